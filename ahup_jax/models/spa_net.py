@@ -1,0 +1,46 @@
+"""f: the SPA pose adapter ("PAnet", SPEC §7.3): a residual MLP on flattened hm poses."""
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ahup_jax.models import initializers
+
+
+class SPANet(nn.Module):
+  """poses [B, J, 3] (hm units) → adapted poses [B, J, 3]; mode 2: y + f(y), mode 1: f(y).
+
+  51 → 1024 (BN, ReLU, Dropout) → 2 residual blocks of two 1024-linears (BN, ReLU, Dropout) → 51.
+  Dropout draws from the 'dropout' RNG stream when `train`.
+  """
+  hidden: int = 1024
+  num_blocks: int = 2
+  dropout: float = 0.5
+  residual: bool = True  # SPA mode 2 (`PA_G_mode`=2)
+  dtype: Any = jnp.float32
+
+  def _dense(self, features: int, fan_in: int, name: str):
+    return nn.Dense(features, dtype=self.dtype, kernel_init=initializers.he_normal,
+                    bias_init=initializers.torch_linear_bias(fan_in), name=name)
+
+  @nn.compact
+  def __call__(self, poses, train: bool):
+    b, j, _ = poses.shape
+    y = poses.reshape(b, j * 3).astype(jnp.float32)
+
+    def bn_relu_drop(x, name):
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                       name=name)(x)
+      return nn.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
+
+    x = bn_relu_drop(self._dense(self.hidden, j * 3, "w1")(y.astype(self.dtype)), "batch_norm1")
+    for s in range(self.num_blocks):
+      h = bn_relu_drop(self._dense(self.hidden, self.hidden, f"stage_{s}_w1")(x), f"stage_{s}_bn1")
+      h = bn_relu_drop(self._dense(self.hidden, self.hidden, f"stage_{s}_w2")(h), f"stage_{s}_bn2")
+      x = x + h
+    out = self._dense(j * 3, self.hidden, "w2")(x).astype(jnp.float32)
+    if self.residual:
+      out = out + y
+    return out.reshape(b, j, 3)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ahup_jax: one entry point for set-up and every job.
+#
+#   ./run.sh              the main job on the embedded synthetic dataset (generate, train SAA, evaluate,
+#                         fit SPA, evaluate with SPA, export, print the results table)
+#   ./run.sh test [ARGS]  the test suite (ARGS go to pytest, e.g. -m slow or -k spa)
+#   ./run.sh bench        the benchmarks; rewrites BENCHMARKS.md and benchmarks/results.json
+#   ./run.sh main ARGS    python -m ahup_jax.main ARGS (any config, mode, override)
+#   ./run.sh python ARGS  a python inside the project's environment
+#
+# Set-up is idempotent: .venv is (re)built only when it is missing or a requirements file changed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV=${AHUP_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+ensure_env() {  # ensure_env REQ_FILE...: install the given requirement files into $VENV once per content.
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  echo "[run.sh] setting up $VENV from $* (one-off, about a minute)" >&2
+  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+  local args=()
+  for f in "$@"; do args+=(-r "$f"); done
+  "$VENV/bin/python" -m pip install --quiet "${args[@]}"
+  echo "$want" > "$stamp"
+}
+
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+
+cmd=${1:-job}
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  job)
+    ensure_env requirements.txt
+    exec "$VENV/bin/python" -m ahup_jax.main --config=configs/saa.py:synth \
+      --workdir="${AHUP_WORKDIR:-runs/synth}" --mode=all "$@"
+    ;;
+  test)
+    ensure_env requirements.txt requirements-torch.txt
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  bench)
+    ensure_env requirements.txt
+    exec "$VENV/bin/python" -m benchmarks.run_all "$@"
+    ;;
+  main)
+    ensure_env requirements.txt
+    exec "$VENV/bin/python" -m ahup_jax.main "$@"
+    ;;
+  python)
+    ensure_env requirements.txt
+    exec "$VENV/bin/python" "$@"
+    ;;
+  -h|--help|help)
+    sed -n '2,12p' "$0"
+    ;;
+  *)
+    echo "run.sh: unknown command '$cmd' (try ./run.sh help)" >&2
+    exit 2
+    ;;
+esac
