@@ -15,19 +15,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 VENV=${AHUP_VENV:-.venv}
 PY=${PYTHON:-python3}
 
-ensure_env() {  # ensure_env REQ_FILE...: install the given requirement files into $VENV once per content.
-  local stamp="$VENV/.requirements.sha256" want
-  want=$(cat "$@" | sha256sum | cut -d' ' -f1)
-  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return
-  fi
-  echo "[run.sh] setting up $VENV from $* (one-off, about a minute)" >&2
-  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-  local args=()
-  for f in "$@"; do args+=(-r "$f"); done
-  "$VENV/bin/python" -m pip install --quiet "${args[@]}"
-  echo "$want" > "$stamp"
+ensure_env() {  # ensure_env REQ_FILE...: (re)install each requirements file whose content changed.
+  [[ -x "$VENV/bin/python" ]] || { echo "[run.sh] creating $VENV" >&2; "$PY" -m venv "$VENV"; }
+  local f want stamp
+  for f in "$@"; do
+    stamp="$VENV/.installed-$f.sha256"
+    want=$(sha256sum "$f" | cut -d' ' -f1)
+    [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && continue
+    echo "[run.sh] installing $f into $VENV (one-off, about a minute)" >&2
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install --quiet -r "$f"
+    echo "$want" > "$stamp"
+  done
 }
 
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

@@ -1,0 +1,182 @@
+"""G, T, soft-argmax, D and the SPA net: shapes, exact indices, parameter counts (SPEC §2.7), init statistics."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ahup_jax import models
+from ahup_jax.model_report import count_params
+from ahup_jax.models import initializers
+from configs import saa
+
+
+def _abstract_params(module, *args, **kwargs):
+  return jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))["params"]
+
+
+@pytest.mark.parametrize("backbone", ["res18", "res34", "res50", "res101", "res152"])
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_pose_net_shapes(backbone, size):
+  """features = input/32 with 512 or 2048 channels; heatmaps = input/4 (abstract evaluation, no FLOPs spent)."""
+  config = saa.get_config()
+  config.model.backbone, config.model.input_size, config.model.depth_bins = backbone, size, size // 4
+  g, t = models.build_pose_net(config.model)
+  x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+  g_vars = jax.eval_shape(lambda x: g.init(jax.random.key(0), x, train=False), x)
+  feats = jax.eval_shape(lambda v, x: g.apply(v, x, train=False), g_vars, x)
+  assert feats.shape == (2, size // 32, size // 32, models.feature_channels(backbone))
+  t_vars = jax.eval_shape(lambda f: t.init(jax.random.key(0), f, train=False), feats)
+  logits = jax.eval_shape(lambda v, f: t.apply(v, f, train=False), t_vars, feats)
+  assert logits.shape == (2, 17, size // 4, size // 4, size // 4)
+
+
+def test_small_forward_runs_and_is_finite():
+  config = saa.get_config("synth_tiny")
+  g, t = models.build_pose_net(config.model)
+  x = jax.random.normal(jax.random.key(0), (2, 64, 64, 3))
+  g_vars = g.init(jax.random.key(1), x, train=False)
+  feats = g.apply(g_vars, x, train=False)
+  t_vars = t.init(jax.random.key(2), feats, train=False)
+  coords = models.soft_argmax(t.apply(t_vars, feats, train=False))
+  assert coords.shape == (2, 17, 3)
+  assert np.all(np.isfinite(coords)) and np.all((coords >= 0) & (coords <= 15))
+
+
+def test_transposed_conv_doubles_spatial_size_exactly():
+  head = models.VolumetricHead(num_joints=2, depth_bins=4, channels=8)
+  for h, w in [(1, 1), (2, 3), (8, 8)]:
+    f = jnp.ones((1, h, w, 16))
+    v = head.init(jax.random.key(0), f, train=False)
+    assert head.apply(v, f, train=False).shape == (1, 2, 4, 8 * h, 8 * w)
+
+
+def test_head_channel_layout_is_joint_major():
+  """Final-conv channel c = j*D + k must land at logits[:, j, k] (SPEC §2.3)."""
+  head = models.VolumetricHead(num_joints=3, depth_bins=4, channels=8)
+  f = jnp.ones((1, 1, 1, 5))
+  v = head.init(jax.random.key(0), f, train=False)
+  j, k = 2, 1
+  bias = np.zeros(12, np.float32)
+  bias[j * 4 + k] = 7.0
+  params = jax.tree.map(lambda x: x, v["params"])
+  params["final_layer"] = {"kernel": jnp.zeros_like(params["final_layer"]["kernel"]), "bias": jnp.asarray(bias)}
+  out = head.apply({"params": params, "batch_stats": v["batch_stats"]}, f, train=False)
+  assert float(out[0, j, k].min()) == 7.0
+  assert float(jnp.abs(out).sum()) == pytest.approx(7.0 * 8 * 8)
+
+
+def test_soft_argmax_delta_returns_exact_index():
+  b, j, d, h, w = 2, 3, 5, 6, 7
+  logits = np.zeros((b, j, d, h, w), np.float32)
+  spots = [[(1, 2, 3), (4, 0, 6), (0, 5, 0)], [(2, 2, 2), (3, 1, 4), (4, 5, 6)]]
+  for bi, row in enumerate(spots):
+    for ji, (k, v, u) in enumerate(row):
+      logits[bi, ji, k, v, u] = 100.0
+  coords = np.asarray(models.soft_argmax(jnp.asarray(logits)))
+  expected = np.array([[(u, v, k) for (k, v, u) in row] for row in spots], np.float32)
+  np.testing.assert_allclose(coords, expected, atol=1e-4)
+
+
+def _soft_argmax_reference(logits: np.ndarray) -> np.ndarray:
+  x = logits.astype(np.float64)
+  b, j, d, h, w = x.shape
+  flat = x.reshape(b, j, -1)
+  p = np.exp(flat - flat.max(-1, keepdims=True))
+  p = (p / p.sum(-1, keepdims=True)).reshape(x.shape)
+  return np.stack([
+      np.einsum("bjkvu,u->bj", p, np.arange(w)),
+      np.einsum("bjkvu,v->bj", p, np.arange(h)),
+      np.einsum("bjkvu,k->bj", p, np.arange(d))], -1)
+
+
+def test_soft_argmax_matches_float64_reference_and_shift_invariance():
+  logits = 3.0 * jax.random.normal(jax.random.key(0), (2, 4, 8, 9, 10))
+  ours = np.asarray(models.soft_argmax(logits))
+  np.testing.assert_allclose(ours, _soft_argmax_reference(np.asarray(logits)), atol=1e-5)
+  shifted = np.asarray(models.soft_argmax(logits + 123.0))
+  np.testing.assert_allclose(shifted, ours, atol=1e-4)
+  # bf16 input is still reduced in float32
+  assert models.soft_argmax(logits.astype(jnp.bfloat16)).dtype == jnp.float32
+
+
+def test_parameter_counts_match_spec():
+  """SPEC §2.7: G 23.51 M, T ≈ 10.77 M, D(SA, k=1) ≈ 0.18 M, SPA ≈ 4.31 M (within 0.5 %)."""
+  config = saa.get_config()
+  g, t = models.build_pose_net(config.model)
+  x = jnp.zeros((1, 256, 256, 3))
+  g_params = _abstract_params(g, x, train=False)
+  feats = jnp.zeros((1, 8, 8, 2048))
+  t_params = _abstract_params(t, feats, train=False)
+  d_params = _abstract_params(models.build_discriminator(config.model, config.adapt), feats)
+  spa_params = _abstract_params(models.SPANet(), jnp.zeros((1, 17, 3)), train=False)
+  for got, want in [(count_params(g_params), 23.51e6), (count_params(t_params), 10.77e6),
+                    (count_params(d_params), 0.178e6), (count_params(spa_params), 4.314e6)]:
+    assert abs(got - want) / want < 0.005, (got, want)
+  assert count_params(t_params["deconv_layers_0"]) == 2048 * 256 * 16
+
+
+def test_discriminator_outputs():
+  feats = jnp.ones((3, 8, 8, 64))
+  for mode, shapes in [("SA", [(3, 8, 8, 17)]), ("C", [(3, 8, 8, 1)]),
+                       ("C1", [(3, 8, 8, 1), (3, 1)]), ("SA1", [(3, 8, 8, 17), (3, 1)])]:
+    d = models.make_discriminator(mode, num_joints=17, n_layers=3, kernel=1, ndf=8)
+    v = d.init(jax.random.key(0), feats)
+    out = d.apply(v, feats, mutable=["batch_stats"])[0]
+    out = out if isinstance(out, tuple) else (out,)
+    assert [o.shape for o in out] == shapes
+  with pytest.raises(ValueError, match="mode_D"):
+    models.make_discriminator("X", num_joints=17, n_layers=3, kernel=1, ndf=8)
+
+
+def test_kernel3_discriminator_keeps_spatial_size():
+  d = models.make_discriminator("SA", num_joints=17, n_layers=3, kernel=3, ndf=8)
+  feats = jnp.ones((1, 8, 8, 32))
+  v = d.init(jax.random.key(0), feats)
+  assert d.apply(v, feats, mutable=["batch_stats"])[0].shape == (1, 8, 8, 17)
+
+
+def test_spa_net_modes():
+  poses = jax.random.uniform(jax.random.key(0), (4, 17, 3)) * 64
+  net = models.SPANet()
+  v = net.init(jax.random.key(1), poses, train=False)
+  zero_out = jax.tree.map(jnp.zeros_like, v["params"]["w2"])
+  params = dict(v["params"], w2=zero_out)
+  adapted = net.apply({"params": params, "batch_stats": v["batch_stats"]}, poses, train=False)
+  np.testing.assert_allclose(adapted, poses, atol=1e-6)  # mode 2 with f ≡ 0 is the identity
+  direct = models.SPANet(residual=False).apply({"params": params, "batch_stats": v["batch_stats"]}, poses,
+                                               train=False)
+  np.testing.assert_allclose(direct, 0.0, atol=1e-6)
+  train_out, _ = net.apply(v, poses, train=True, rngs={"dropout": jax.random.key(2)}, mutable=["batch_stats"])
+  assert train_out.shape == (4, 17, 3)
+
+
+def test_xavier_002_statistics():
+  shape = (3, 3, 256, 512)
+  kernel = initializers.xavier_002(jax.random.key(0), shape)
+  receptive = 9
+  want = 0.02 * np.sqrt(2.0 / (256 * receptive + 512 * receptive))
+  assert abs(float(jnp.std(kernel)) - want) / want < 0.1
+  assert float(jnp.abs(kernel).max()) > 2.5 * want  # untruncated normal has tails
+  scale = initializers.bn_scale_normal(jax.random.key(1), (10000,))
+  assert abs(float(scale.mean()) - 1.0) < 0.002 and abs(float(scale.std()) - 0.02) < 0.002
+  he = initializers.he_normal(jax.random.key(2), (1024, 1024))
+  assert abs(float(he.std()) - np.sqrt(2 / 1024)) / np.sqrt(2 / 1024) < 0.05
+  with pytest.raises(ValueError, match="unknown init"):
+    initializers.kernel_init("nope")
+
+
+def test_model_report_counts_and_flops():
+  """XLA FLOPs vs hand counts: SPA ≈ 4.30 M MACs (SPEC §2.7); res50 G+T at 256² ≈ 5.35 G (ResNet-50 4.11 G at
+  224², ×(256/224)²) + 3.02 G (deconvs over their real inputs + final 1x1 conv) multiply-adds."""
+  from ahup_jax.model_report import model_report
+  config = saa.get_config()
+  report = model_report(config)
+  assert report["params_SPA"] == count_params(
+      _abstract_params(models.SPANet(), jnp.zeros((1, 17, 3)), train=False))
+  assert abs(report["flops_SPA"] / 2 - 4.30e6) / 4.30e6 < 0.03
+  head_macs = 8 * 8 * 2048 * 256 * 16 + 16 * 16 * 256 * 256 * 16 + 32 * 32 * 256 * 256 * 16 + 64 * 64 * 256 * 1088
+  want_macs = 4.11e9 * (256 / 224) ** 2 + head_macs
+  assert abs(report["flops_GT"] / 2 - want_macs) / want_macs < 0.05
+  assert abs(report["params_G"] + report["params_T"] - 34.3e6) / 34.3e6 < 0.005
