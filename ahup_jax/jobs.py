@@ -1,0 +1,212 @@
+"""The jobs `ahup_jax.main` dispatches to: train + test, evaluate, SPA fit / adapt, export, predict, all.
+
+Each job reads and writes fixed places under the workdir, so they chain (the `all` job is them in sequence):
+
+  checkpoints/  train state (orbax)          eval/       pred_hm.npz, pred_cam.npz, metrics.json, tables.md
+  tensorboard/  scalars, sample images       poses/      <Name>_hm.json SPA source/target poses
+  samples/      crops with skeletons         spa/        SPA head (orbax export layout)
+  export/       inference-only checkpoint    results.md  the final table of the `all` job
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ahup_jax import checkpoint, sharding, skeleton
+from ahup_jax.evaluation import inference, protocols, tables
+from ahup_jax.spa import apply as spa_apply
+from ahup_jax.spa import data as spa_data
+from ahup_jax.spa import descriptor as spa_descriptor
+from ahup_jax.spa import fit as spa_fit
+from ahup_jax.train import loop
+from ahup_jax.train import state as state_lib
+from data_pipelines import augment, pivot, readers
+from data_pipelines.records import DatasetInfo, Records
+
+# Which training split provides the target descriptor of each test set (SPEC §7.2, §9 #15).
+SPA_TARGET_SOURCE = {"Human36M": "Human36M", "MuPoTS": "MuCo", "ScanAva": "ScanAva", "SURREAL": "SURREAL"}
+
+
+# ----------------------------------------------------------------------------------------------- train / eval
+def train_and_test(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  state = loop.train(config, workdir)
+  return evaluate(config, workdir, variables=loop.inference_variables(state))
+
+
+def restore_variables(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """G+T variables of the latest training checkpoint in `workdir`."""
+  ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), keep=config.train.keep_checkpoints)
+  step = ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"no training checkpoint in {ckpt.directory}; train first (--mode=train) "
+                            "or pass --export_dir")
+  abstract = jax.eval_shape(lambda: state_lib.create_train_state(config, jax.random.key(0)))
+  mesh = sharding.make_mesh(config.mesh)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)),
+                          abstract)
+  state, _ = ckpt.restore(step, abstract)
+  ckpt.close()
+  logging.info("restored step %d from %s", step, ckpt.directory)
+  return loop.inference_variables(state)
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, *, variables: dict | None = None,
+             export_dir: str = "", spa_variables: dict | None = None, tag: str = "",
+             testset: str | None = None) -> dict:
+  """Evaluates on the test split of `testset` (default config.data.testset) → WORKDIR/eval[/<testset>]."""
+  if variables is None:
+    variables = (checkpoint.load_export(export_dir)[0] if export_dir else restore_variables(config, workdir))
+  testset = testset or config.data.testset
+  records = readers.load(testset, config.data, "test")
+  out_dir = os.path.join(workdir, "eval" if testset == config.data.testset else f"eval_{testset}")
+  metrics = protocols.run_evaluation(config, variables, records, sharding.make_mesh(config.mesh), out_dir,
+                                     spa_variables=spa_variables, tag=tag)
+  logging.info("%s%s: %s", testset, tag, {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+  return metrics
+
+
+# ----------------------------------------------------------------------------------------------- SPA
+def _gt_poses(config, name: str, workdir: str) -> str:
+  """GT hm poses (all 17 joints visible) of `name`'s training split → WORKDIR/poses/<name>_hm.json."""
+  path = os.path.join(workdir, "poses", f"{name}_hm.json")
+  if not os.path.exists(path):
+    records = readers.load(name, config.data, "train")
+    poses, all_visible = augment.gt_hm_poses(records, config.model)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    spa_data.save_poses_json(path, np.asarray(poses)[np.asarray(all_visible)])
+  return path
+
+
+def fit_spa(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Fits the SPA head (SPEC §7) and saves it to WORKDIR/spa; returns its variables."""
+  source = config.spa.source or _gt_poses(config, config.data.trainset[0], workdir)
+  target = config.spa.target or _gt_poses(config, SPA_TARGET_SOURCE[config.data.testset], workdir)
+  source_poses = spa_data.load_poses(source)
+  target_descriptor = spa_data.target_descriptor_from(target)
+  eval_poses = eval_gt = None
+  if config.spa.select_best_on_test:  # the authors' (test-set) model selection, SPEC §9 #11
+    pred = np.load(os.path.join(workdir, "eval", "pred_hm.npz"))
+    eval_poses, eval_gt = pred["pred"], pred["gt"]
+  logging.info("SPA: %d source poses from %s; target descriptor from %s", len(source_poses), source, target)
+  start = time.time()
+  variables, history = spa_fit.fit_spa(source_poses, target_descriptor, config.spa, seed=config.spa.seed,
+                                       eval_poses=eval_poses, eval_gt=eval_gt)
+  logging.info("SPA fit: %d epochs in %.1f s", len(history), time.time() - start)
+  checkpoint.save_export(os.path.join(workdir, "spa"), {"spa": variables}, config)
+  with open(os.path.join(workdir, "spa", "history.json"), "w") as f:
+    json.dump(jax.tree.map(float, history), f, indent=1)
+  return variables
+
+
+def load_spa(workdir: str) -> dict:
+  return checkpoint.load_export(os.path.join(workdir, "spa"))[0]["spa"]
+
+
+def adapt(config: ml_collections.ConfigDict, workdir: str, pred_hm_path: str) -> dict:
+  """SPA-adapts a pred_hm file (any model's predictions, SPEC §7.6) and evaluates the result."""
+  out_path = pred_hm_path.replace(".npz", "_spa.npz")
+  spa_apply.adapt_file(load_spa(workdir), pred_hm_path, out_path, config.spa)
+  records = readers.load(config.data.testset, config.data, "test")
+  return protocols.evaluate_hm_file(out_path, records, config, os.path.dirname(out_path), tag="_adapted")
+
+
+# ----------------------------------------------------------------------------------------------- export / predict
+def export(config: ml_collections.ConfigDict, workdir: str, variables: dict | None = None) -> str:
+  """Writes G+T (+ SPA when WORKDIR/spa exists) and the config to WORKDIR/export."""
+  variables = dict(variables or restore_variables(config, workdir))
+  if os.path.isdir(os.path.join(workdir, "spa")):
+    variables["spa"] = load_spa(workdir)
+  path = os.path.join(workdir, "export")
+  checkpoint.save_export(path, jax.device_get(variables), config)
+  logging.info("exported %s to %s", sorted(variables), path)
+  return path
+
+
+def folder_records(image_dir: str) -> Records:
+  """Records for a folder of images: the whole image (squared) is the person box; no labels."""
+  import tensorflow as tf
+  paths = sorted(p for ext in ("jpg", "jpeg", "png") for p in glob.glob(os.path.join(image_dir, f"*.{ext}")))
+  if not paths:
+    raise FileNotFoundError(f"no .jpg/.jpeg/.png images in {image_dir!r}")
+  boxes = []
+  for path in paths:
+    height, width = tf.io.extract_jpeg_shape(tf.io.read_file(path)).numpy()[:2] if path.endswith(
+        ("jpg", "jpeg")) else tf.image.decode_png(tf.io.read_file(path)).shape[:2]
+    side = max(width, height)
+    boxes.append([(width - side) / 2, (height - side) / 2, side, side])
+  n, j = len(paths), skeleton.NUM_JOINTS
+  zeros = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+  info = DatasetInfo("images", False, False, np.ones(j, bool))
+  return Records(info, np.array(paths, object), np.array(boxes, np.float32), zeros(n, j, 3), zeros(n, j),
+                 zeros(n, j, 3), zeros(n, 3), zeros(n, 2), zeros(n, 2), -np.ones(n, np.int32),
+                 np.arange(n, dtype=np.int64))
+
+
+def predict(export_dir: str, image_dir: str, out_path: str) -> list[dict]:
+  """Poses for every image of a folder: hm coordinates, image pixels and root-relative depth (mm)."""
+  variables, config = checkpoint.load_export(export_dir)
+  if config is None:
+    raise ValueError(f"{export_dir} has no config.json; re-export it with --mode=export")
+  records = folder_records(image_dir)
+  with_spa = "spa" in variables
+  predict_fn = jax.jit(inference.make_predict_fn(config, with_spa=with_spa))
+  batch_size = config.eval.batch_size
+  poses = np.zeros((len(records), skeleton.NUM_JOINTS, 3), np.float32)
+  for batch in pivot.make_eval_dataset(records, config, batch_size, config.eval.flip_test,
+                                       process_index=0, process_count=1).as_numpy_iterator():
+    out = np.asarray(predict_fn(variables, batch))
+    keep = batch["valid"] > 0
+    poses[batch["index"][keep]] = out[keep]
+  hm_size = config.model.input_size / 4
+  results = []
+  for path, box, pose in zip(records.img_path, records.bbox, poses):
+    pixels = pose[:, :2] / hm_size * box[2:] + box[:2]
+    depth = (pose[:, 2] / config.model.depth_bins * 2 - 1) * config.model.bbox_3d_depth_mm / 2
+    results.append({"image": str(path), "joint_names": list(skeleton.JOINT_NAMES), "pose_hm": pose.tolist(),
+                    "joints_px": pixels.tolist(), "depth_rel_root_mm": (depth - depth[skeleton.ROOT]).tolist(),
+                    "spa": with_spa})
+  with open(out_path, "w") as f:
+    json.dump(results, f, indent=1)
+  print(f"wrote {len(results)} predictions to {out_path}")
+  return results
+
+
+# ----------------------------------------------------------------------------------------------- all
+def mean_pose_baseline(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Predicts the source training set's mean hm pose for every test crop: the floor any model must beat."""
+  source = spa_data.load_poses(_gt_poses(config, config.data.trainset[0], workdir))
+  gt = np.load(os.path.join(workdir, "eval", "pred_hm.npz"))["gt"]
+  path = os.path.join(workdir, "eval", "pred_hm_mean_pose.npz")
+  np.savez(path, pred=np.broadcast_to(source.mean(0), gt.shape).astype(np.float32), gt=gt)
+  records = readers.load(config.data.testset, config.data, "test")
+  return protocols.evaluate_hm_file(path, records, config, os.path.dirname(path), tag="_mean_pose")
+
+
+def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """The whole AHuP pipeline end to end; returns (and prints) the results table."""
+  start = time.time()
+  state = loop.train(config, workdir)
+  variables = loop.inference_variables(state)
+  rows = {"mean pose (baseline)": None, "SAA": None, "SAA + SPA": None}
+  rows["SAA"] = evaluate(config, workdir, variables=variables)
+  rows["mean pose (baseline)"] = mean_pose_baseline(config, workdir)
+  spa_variables = fit_spa(config, workdir)
+  rows["SAA + SPA"] = evaluate(config, workdir, variables=variables, spa_variables=spa_variables, tag="_spa")
+  source_test = evaluate(config, workdir, variables=variables, testset=config.data.trainset[0])
+  export(config, workdir, variables)
+  table = tables.results_table(rows, title=f"{config.data.testset} test ({'+'.join(config.data.trainset)} → "
+                                           f"{config.data.testset})")
+  gap = (f"\nSame model on held-out {config.data.trainset[0]} (source-domain) test images: "
+         f"MPJPE {source_test['mpjpe']:.1f} mm, PA-MPJPE {source_test['pa_mpjpe']:.1f} mm\n")
+  text = table + gap + f"\nworkdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n"
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(text)
+  print(text)
+  return text

@@ -1,0 +1,81 @@
+r"""ahup_jax entry point: train SAA, evaluate, fit/apply SPA, export, predict.
+
+  python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa                 # train + final test
+  python -m ahup_jax.main --config=configs/saa.py:synth --workdir=runs/synth --mode=all  # what ./run.sh does
+  python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=eval
+  python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=spa \
+      [--config.spa.target=my_tailor_measurements.yaml]
+  python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=adapt --pred_hm=other_model_pred_hm.npz
+  python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=export
+  python -m ahup_jax.main --workdir=runs/saa --mode=predict --export_dir=runs/saa/export --images=my_photos/
+
+Modes:
+  train    train (or resume) SAA in WORKDIR/checkpoints, then evaluate on the test set
+  eval     evaluate the latest checkpoint (or --export_dir) on config.data.testset → WORKDIR/eval
+  spa      fit the SPA head (source: config.spa.source or the leading train set's GT poses; target:
+           config.spa.target — pose file or tailor measurements — or the test set's training split)
+  adapt    apply the fitted SPA head to a pred_hm file (--pred_hm) and evaluate the adapted poses
+  export   write an inference-only checkpoint (G+T [+SPA] + config) to WORKDIR/export
+  predict  run an export on a folder of images (whole image as the person box) → JSON
+  all      generate the embedded dataset if needed, train, eval, fit SPA, eval with SPA, export, print table
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/saa.py", "Config file (configs/saa.py[:variant]).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Where checkpoints, logs and results go.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "spa", "adapt", "export", "predict", "all"],
+                          "What to do (see the module docstring).")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "", "eval/predict from this export instead of the checkpoints.")
+_IMAGES = flags.DEFINE_string("images", "", "predict: folder of .jpg/.png images.")
+_PRED_HM = flags.DEFINE_string("pred_hm", "", "adapt: pred_hm .npz to adapt (default WORKDIR/eval/pred_hm.npz).")
+_OUT = flags.DEFINE_string("out", "", "predict: output JSON (default WORKDIR/predictions.json).")
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from ahup_jax import jobs  # heavy imports after flag parsing, so --help is instant
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  os.makedirs(workdir, exist_ok=True)
+  mode = _MODE.value
+  if mode in ("train", "all") and "synth" in config and config.synth.preset:
+    ensure_synth_data(config)
+  if mode == "train":
+    jobs.train_and_test(config, workdir)
+  elif mode == "eval":
+    jobs.evaluate(config, workdir, export_dir=_EXPORT_DIR.value)
+  elif mode == "spa":
+    jobs.fit_spa(config, workdir)
+  elif mode == "adapt":
+    jobs.adapt(config, workdir, _PRED_HM.value or os.path.join(workdir, "eval", "pred_hm.npz"))
+  elif mode == "export":
+    jobs.export(config, workdir)
+  elif mode == "predict":
+    jobs.predict(_EXPORT_DIR.value or os.path.join(workdir, "export"), _IMAGES.value,
+                 _OUT.value or os.path.join(workdir, "predictions.json"))
+  elif mode == "all":
+    jobs.run_all(config, workdir)
+
+
+def ensure_synth_data(config) -> None:
+  """Generates the embedded dataset into config.data.root unless it is already there."""
+  root = config.data.root
+  if os.path.exists(os.path.join(root, "DONE")):
+    return
+  logging.info("generating the embedded dataset (preset %s) into %s", config.synth.preset, root)
+  subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", config.synth.preset,
+                  "--seed", str(config.synth.seed)], check=True)
+  with open(os.path.join(root, "DONE"), "w") as f:
+    f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
