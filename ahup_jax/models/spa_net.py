@@ -13,7 +13,8 @@ class SPANet(nn.Module):
   """poses [B, J, 3] (hm units) → adapted poses [B, J, 3]; mode 2: y + f(y), mode 1: f(y).
 
   51 → 1024 (BN, ReLU, Dropout) → 2 residual blocks of two 1024-linears (BN, ReLU, Dropout) → 51.
-  Dropout draws from the 'dropout' RNG stream when `train`.
+  Dropout draws from the 'dropout' RNG stream when `train`. `mask` [B] (optional) keeps padding rows out of the
+  BatchNorm batch statistics, so a padded last batch behaves like the smaller real one.
   """
   hidden: int = 1024
   num_blocks: int = 2
@@ -26,13 +27,15 @@ class SPANet(nn.Module):
                     bias_init=initializers.torch_linear_bias(fan_in), name=name)
 
   @nn.compact
-  def __call__(self, poses, train: bool):
+  def __call__(self, poses, train: bool, mask=None):
     b, j, _ = poses.shape
     y = poses.reshape(b, j * 3).astype(jnp.float32)
 
+    bn_mask = None if mask is None else jnp.broadcast_to(mask[:, None] > 0, (b, self.hidden))
+
     def bn_relu_drop(x, name):
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                       name=name)(x)
+                       name=name)(x, mask=bn_mask)
       return nn.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
 
     x = bn_relu_drop(self._dense(self.hidden, j * 3, "w1")(y.astype(self.dtype)), "batch_norm1")
