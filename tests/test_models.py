@@ -180,3 +180,15 @@ def test_model_report_counts_and_flops():
   want_macs = 4.11e9 * (256 / 224) ** 2 + head_macs
   assert abs(report["flops_GT"] / 2 - want_macs) / want_macs < 0.05
   assert abs(report["params_G"] + report["params_T"] - 34.3e6) / 34.3e6 < 0.005
+
+
+def test_subpixel_deconv_equals_flax_conv_transpose():
+  """Deconv4x4 computes PyTorch's ConvTranspose2d(4, 2, 1) = flax ConvTranspose with padding 2, same parameter."""
+  from flax import linen as nn
+  from ahup_jax.models.head import Deconv4x4
+  x = jax.random.normal(jax.random.key(0), (2, 3, 5, 6))
+  reference = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)), use_bias=False)
+  variables = reference.init(jax.random.key(1), x)
+  ours = Deconv4x4(4).apply(variables, x)
+  assert ours.shape == (2, 6, 10, 4)
+  np.testing.assert_allclose(ours, reference.apply(variables, x), atol=1e-5)

@@ -11,6 +11,40 @@ from flax import linen as nn
 from ahup_jax.models import initializers
 
 
+# Output phase a ∈ {0, 1} (along each axis) of a stride-2, 4x4, padding-1 transposed conv is a 2-tap conv of the
+# input with kernel taps _PHASE_TAPS[a] at input offsets _PHASE_PADS[a] = (−1, 0) or (0, +1).
+_PHASE_TAPS = ((0, 2), (1, 3))
+_PHASE_PADS = ((1, 0), (0, 1))
+
+
+class Deconv4x4(nn.Module):
+  """ConvTranspose2d(k=4, s=2, p=1, no bias) of PyTorch: [B, h, w, C] → [B, 2h, 2w, features].
+
+  Same parameter as `nn.ConvTranspose(features, (4, 4), strides=2, padding=((2, 2), (2, 2)))` (kernel
+  [4, 4, C, features], a plain conv over the zero-dilated input), computed as four 2x2 convs — one per output
+  phase — interleaved: the same multiply-adds without the zero-dilated input, whose gradients are slow on CPU.
+  """
+  features: int
+  dtype: Any = jnp.float32
+  kernel_init: Any = initializers.xavier_002
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
+    x = x.astype(self.dtype)
+    rows = []
+    for a in (0, 1):
+      cols = []
+      for b in (0, 1):
+        taps = kernel[jnp.array(_PHASE_TAPS[a])][:, jnp.array(_PHASE_TAPS[b])].astype(self.dtype)
+        cols.append(jax.lax.conv_general_dilated(x, taps, (1, 1), (_PHASE_PADS[a], _PHASE_PADS[b]),
+                                                 dimension_numbers=("NHWC", "HWIO", "NHWC")))
+      rows.append(jnp.stack(cols, 3))  # [B, h, w, 2 (b), F]
+    y = jnp.stack(rows, 2)  # [B, h, 2 (a), w, 2 (b), F]
+    b_, h, _, w, _, f = y.shape
+    return y.reshape(b_, 2 * h, 2 * w, f)
+
+
 class VolumetricHead(nn.Module):
   """features [B, h, w, C] → logits [B, J, D, 8h, 8w]: 3 stride-2 deconvs (BN, ReLU) + a 1x1 conv.
 
@@ -33,9 +67,7 @@ class VolumetricHead(nn.Module):
     x = x.astype(self.dtype)
     for i in range(3):
       # PyTorch ConvTranspose2d(k=4, s=2, p=1) == transposed conv with padding k-1-p = 2: output 2x input.
-      x = nn.ConvTranspose(self.channels, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
-                           use_bias=False, dtype=self.dtype, kernel_init=kernel_init,
-                           name=f"deconv_layers_{3 * i}")(x)
+      x = Deconv4x4(self.channels, dtype=self.dtype, kernel_init=kernel_init, name=f"deconv_layers_{3 * i}")(x)
       x = nn.relu(norm(name=f"deconv_layers_{3 * i + 1}")(x))
     x = nn.Conv(self.num_joints * self.depth_bins, (1, 1), dtype=self.dtype, kernel_init=kernel_init,
                 bias_init=nn.initializers.zeros, name="final_layer")(x)
