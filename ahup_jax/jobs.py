@@ -159,9 +159,9 @@ def predict(export_dir: str, image_dir: str, out_path: str) -> list[dict]:
   predict_fn = jax.jit(inference.make_predict_fn(config, with_spa=with_spa))
   batch_size = config.eval.batch_size
   poses = np.zeros((len(records), skeleton.NUM_JOINTS, 3), np.float32)
-  for batch in pivot.make_eval_dataset(records, config, batch_size, config.eval.flip_test,
+  for batch in pivot.make_eval_dataset(records, config, batch_size, flip_test=False,  # predict mirrors crops
                                        process_index=0, process_count=1).as_numpy_iterator():
-    out = np.asarray(predict_fn(variables, batch))
+    out = np.asarray(predict_fn(variables, {"image": batch["image"]}))
     keep = batch["valid"] > 0
     poses[batch["index"][keep]] = out[keep]
   hm_size = config.model.input_size / 4

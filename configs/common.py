@@ -79,6 +79,7 @@ def evaluation() -> ml_collections.ConfigDict:
       pa_scale=False,              # False = rigid Procrustes (SPEC §9 #9)
       batch_size=120,
       in_loop_split="testInLoop",
+      protocol="",                 # "" = the test set's default; see ahup_jax.evaluation.protocols.PROTOCOLS
   ))
 
 

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ahup_jax import skeleton
+from ahup_jax.evaluation.backproject import root_align
 
 PCK_THRESHOLDS_MM = np.arange(0.0, 151.0, 5.0)  # 0, 5, ..., 150: 31 thresholds, τ = 0 included
 
@@ -20,12 +21,6 @@ MUPOTS_OFFICIAL_TREE: tuple[tuple[int, int], ...] = (
     (7, 0), (8, 7), (10, 8), (9, 8), (14, 8), (15, 14), (16, 15), (11, 8), (12, 11), (13, 12),
     (1, 0), (2, 1), (3, 2), (4, 0), (5, 4), (6, 5),
 )
-
-
-def root_align(poses: np.ndarray, root: int = skeleton.ROOT) -> np.ndarray:
-  """[N, J, 3] → the same poses with joint `root` moved to the origin."""
-  poses = np.asarray(poses, np.float64)
-  return poses - poses[:, root:root + 1]
 
 
 def rigid_align(pred: np.ndarray, gt: np.ndarray, scale: bool = False) -> np.ndarray:
