@@ -1,231 +1,252 @@
-"""Patch generation and augmentation as graph-mode TensorFlow (SPEC §5), usable inside a parallel tf.data map.
+"""Per-sample tf graph ops: stateless random augmentation, the affine crop and the joint targets (SPEC §5, §2.1, §3.2).
 
-Every random draw is a stateless function of a per-sample seed, so a sample's augmentation is a pure function of
-(run seed, dataset, stream position): a resumed run regenerates exactly the batches it would have seen.
-One joint transform (`transform_joints`) serves the image path and the annotation-only path (`gt_hm_poses`).
+Every function is a pure tf function usable eagerly and inside a parallel `tf.data` map. Training randomness comes
+only from the `seed` argument (`tf.random.stateless_*`), so a sample is a pure function of (seed, record): the
+pivoted input pipeline derives the seed from (config seed, dataset, stream position) and a resumed run reproduces
+its batches bit-identically. One joint transform serves the image path and `gt_hm_poses` (SPA's source poses).
 """
 from __future__ import annotations
 
-import math
-
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
 from ahup_jax import skeleton
 from data_pipelines.records import Records
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB (SPEC §2.1)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-HM_PER_FEATURE_CELL = 8
-MAX_OCCLUSION_TRIES = 20
-_FLIP_PERM = skeleton.flip_permutation()
+HM_PER_CELL = 8          # heatmap px per feature-grid cell: (S/4) / (S/32)
+OCCLUSION_TRIES = 64     # bound of SPEC §5.1's rejection loop; no occlusion if every try falls outside the image
 
 
-def sample_augmentation(seed: tf.Tensor) -> dict[str, tf.Tensor]:
-  """Random parameters of SPEC §5.1 from a [2] int seed: scale, rotation (deg), flip, colour [3], occlude."""
-  seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6)
-  normal = lambda i: tf.random.stateless_normal([], seeds[i])  # noqa: E731
-  uniform = lambda i, shape=(): tf.random.stateless_uniform(shape, seeds[i])  # noqa: E731
-  scale = 1.0 + 0.25 * tf.clip_by_value(normal(0), -1.0, 1.0)
-  rotation = tf.where(uniform(1) < 0.6, 30.0 * tf.clip_by_value(normal(2), -2.0, 2.0), 0.0)
-  return {"scale": scale, "rotation": rotation, "flip": uniform(3) < 0.5,
-          "colour": 0.8 + 0.4 * uniform(4, (3,)), "occlude": uniform(5) < 0.5,
-          "occlusion_seed": tf.random.experimental.stateless_split(seeds[5], 1)[0]}
+# ----------------------------------------------------------------------------------------------- random parameters
+def draw_params(seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """The random augmentation of one training sample (SPEC §5.1), a pure function of `seed` ([2] int).
 
-
-def no_augmentation(flip: bool = False) -> dict[str, tf.Tensor]:
-  """Evaluation / SPA-data parameters: s = 1, r = 0, no colour change or occlusion; optional flip (flip test)."""
-  return {"scale": tf.constant(1.0), "rotation": tf.constant(0.0), "flip": tf.constant(flip),
-          "colour": tf.ones([3]), "occlude": tf.constant(False), "occlusion_seed": tf.zeros([2], tf.int64)}
-
-
-def patch_axes(bbox: tf.Tensor, scale: tf.Tensor, rotation_deg: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-  """Source centre [..., 2] and the source vectors that map to the patch's half-width / half-height axes (§5.2).
-
-  right = R(r)·(s·w/2, 0) → (S/2, 0) and down = R(r)·(0, s·h/2) → (0, S/2) in the patch.
+  Returns scale [] (s > 1 zooms out), rotation_deg [], flip [] bool, colour [3] RGB factors, occlude [] bool,
+  occlusion [OCCLUSION_TRIES, 4] U(0,1) draws (area, aspect, x, y per try), noise_seed [2] (occluder pixels).
   """
-  bbox = tf.cast(bbox, tf.float32)
-  centre = bbox[..., :2] + bbox[..., 2:] / 2
-  rad = rotation_deg * (math.pi / 180.0)
-  cos, sin = tf.cos(rad), tf.sin(rad)
-  half_w, half_h = scale * bbox[..., 2] / 2, scale * bbox[..., 3] / 2
-  right = tf.stack([half_w * cos, half_w * sin], -1)
-  down = tf.stack([-half_h * sin, half_h * cos], -1)
-  return centre, right, down
+  seeds = tf.random.experimental.stateless_split(seed, 4)
+  normal = tf.random.stateless_normal([2], seeds[0])
+  coins = tf.random.stateless_uniform([6], seeds[1])  # rotate?, flip?, occlude?, 3 colour factors
+  return dict(
+      scale=1.0 + 0.25 * tf.clip_by_value(normal[0], -1.0, 1.0),
+      rotation_deg=tf.where(coins[0] <= 0.6, 30.0 * tf.clip_by_value(normal[1], -2.0, 2.0), 0.0),
+      flip=coins[1] <= 0.5,
+      colour=0.8 + 0.4 * coins[3:],
+      occlude=coins[2] <= 0.5,
+      occlusion=tf.random.stateless_uniform([OCCLUSION_TRIES, 4], seeds[2]),
+      noise_seed=seeds[3],
+  )
 
 
-def transform_joints(joint_img, joint_vis, bbox, params, *, width, input_size: int, depth_bins: int,
-                     depth_extent_mm: float, joint_defined) -> tuple[tf.Tensor, tf.Tensor]:
-  """Joints [..., J, 3] (x, y px; z mm rel. root) → (hm joints [..., J, 3], vis [..., J]) per SPEC §5.3.
+def identity_params() -> dict[str, tf.Tensor]:
+  """No augmentation (test, evaluation, SPA data; SPEC §5.1 last bullet), in the layout of `draw_params`."""
+  return dict(scale=tf.constant(1.0), rotation_deg=tf.constant(0.0), flip=tf.constant(False),
+              colour=tf.ones([3]), occlude=tf.constant(False), occlusion=tf.zeros([OCCLUSION_TRIES, 4]),
+              noise_seed=tf.zeros([2], tf.int64))
 
-  Leading dims broadcast (one sample in the map, all records at once in `gt_hm_poses`). `width` is the original
-  image width (for the flip). Undefined joints end at hm (0, 0, 0) with vis 0 (SPEC §3.2 faithful behaviour).
+
+# ----------------------------------------------------------------------------------------------- geometry
+def crop_affine(center: tf.Tensor, box_size: tf.Tensor, scale: tf.Tensor, rotation_deg: tf.Tensor,
+                crop_size: int) -> tf.Tensor:
+  """Forward affine image px → crop px [..., 2, 3] float32 (SPEC §5.2 step 3), batched over leading axes.
+
+  The map sending centre c ↦ (S/2, S/2), c + R(r)(0, s·h/2) ↦ (S/2, S) and c + R(r)(s·w/2, 0) ↦ (S, S/2):
+  p ↦ diag(S/(s·w), S/(s·h)) · Rᵀ · (p − c) + S/2. center, box_size: [..., 2] px; scale, rotation_deg: [...].
   """
-  joint_img = tf.cast(joint_img, tf.float32)
-  vis = tf.cast(joint_vis, tf.float32)
-  bbox = tf.cast(bbox, tf.float32)
-  flip = params["flip"]
-  width = tf.cast(width, tf.float32)
-  flipped_x = width[..., None] - joint_img[..., 0] - 1.0 if len(width.shape) else width - joint_img[..., 0] - 1.0
-  joint_img = tf.where(flip, tf.stack([flipped_x, joint_img[..., 1], joint_img[..., 2]], -1), joint_img)
-  joint_img = tf.where(flip, tf.gather(joint_img, _FLIP_PERM, axis=-2), joint_img)
-  vis = tf.where(flip, tf.gather(vis, _FLIP_PERM, axis=-1), vis)
-  cx = tf.where(flip, width - (bbox[..., 0] + bbox[..., 2] / 2) - 1.0, bbox[..., 0] + bbox[..., 2] / 2)
-  centre, right, down = patch_axes(tf.concat([cx[..., None] - bbox[..., 2:3] / 2, bbox[..., 1:]], -1),
-                                   params["scale"], params["rotation"])
-  # Solve [right down] · (a, b) = p − centre; the patch point is S/2 · (1 + a, 1 + b).
-  det = right[..., 0] * down[..., 1] - right[..., 1] * down[..., 0]
-  rel = joint_img[..., :2] - centre[..., None, :]
-  a = (rel[..., 0] * down[..., None, 1] - rel[..., 1] * down[..., None, 0]) / det[..., None]
-  b = (rel[..., 1] * right[..., None, 0] - rel[..., 0] * right[..., None, 1]) / det[..., None]
-  half = input_size / 2.0
-  x, y = half * (1.0 + a), half * (1.0 + b)
-  z = (joint_img[..., 2] / (depth_extent_mm / 2.0) + 1.0) / 2.0
-  inside = (x >= 0) & (x < input_size) & (y >= 0) & (y < input_size) & (z >= 0) & (z < 1)
-  vis = vis * tf.cast(inside, tf.float32)
-  hm = tf.stack([x * (input_size / 4) / input_size, y * (input_size / 4) / input_size, z * depth_bins], -1)
-  defined = tf.constant(np.asarray(joint_defined, bool))
-  hm = tf.where(defined[:, None], hm, 0.0)
-  vis = tf.where(defined, tf.cast(vis > 0, tf.float32), 0.0)
+  angle = rotation_deg * (np.pi / 180.0)
+  cos, sin = tf.cos(angle), tf.sin(angle)
+  kx = crop_size / (scale * box_size[..., 0])
+  ky = crop_size / (scale * box_size[..., 1])
+  linear = tf.stack([tf.stack([kx * cos, kx * sin], -1), tf.stack([-ky * sin, ky * cos], -1)], -2)
+  offset = crop_size / 2 - tf.linalg.matvec(linear, center)
+  return tf.concat([linear, offset[..., None]], -1)
+
+
+def apply_affine(affine: tf.Tensor, points: tf.Tensor) -> tf.Tensor:
+  """affine [..., 2, 3], points [..., J, 2] → [..., J, 2]."""
+  return tf.einsum("...ij,...kj->...ki", affine[..., :2], points) + affine[..., None, :, 2]
+
+
+def flip_joints(joint_img: tf.Tensor, joint_vis: tf.Tensor, image_width: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """Mirror joints in an image of `image_width` px: x ← W − x − 1, then swap the reference flip pairs (SPEC §5.3.1)."""
+  x = tf.cast(image_width, tf.float32) - joint_img[..., 0] - 1.0
+  mirrored = tf.concat([x[..., None], joint_img[..., 1:]], -1)
+  permutation = skeleton.flip_permutation()
+  return tf.gather(mirrored, permutation, axis=-2), tf.gather(joint_vis, permutation, axis=-1)
+
+
+def joints_to_hm(joint_img: tf.Tensor, joint_vis: tf.Tensor, affine: tf.Tensor, joint_defined: tf.Tensor,
+                 model_cfg: ml_collections.ConfigDict) -> tuple[tf.Tensor, tf.Tensor]:
+  """Training targets from image-space joints (SPEC §5.3 steps 2–6, §4.1 hm space), batched over leading axes.
+
+  joint_img [..., 17, 3] (x, y px; z root-relative mm), joint_vis [..., 17], affine [..., 2, 3] image → crop px,
+  joint_defined [..., 17] bool. Returns joints_hm [..., 17, 3] float32 (x, y in 0..S/4 hm px, z in 0..depth_bins)
+  and vis [..., 17] float32 in {0, 1}: vis · [inside the crop] · [|z| < bbox_3d_depth_mm/2]. Joints the dataset
+  does not define are (0, 0, 0) with vis 0, which reproduces the official cell-(0, 0) behaviour (SPEC §3.2).
+  """
+  size = model_cfg.input_size
+  xy = apply_affine(affine, joint_img[..., :2])
+  z = (joint_img[..., 2] / (model_cfg.bbox_3d_depth_mm / 2) + 1.0) / 2.0
+  inside = ((xy[..., 0] >= 0) & (xy[..., 0] < size) & (xy[..., 1] >= 0) & (xy[..., 1] < size)
+            & (z >= 0) & (z < 1))
+  hm = tf.concat([xy * ((size / 4) / size), z[..., None] * model_cfg.depth_bins], -1)
+  defined = tf.broadcast_to(joint_defined, tf.shape(joint_vis))
+  hm = tf.where(defined[..., None], hm, 0.0)
+  vis = tf.cast((joint_vis * tf.cast(inside, tf.float32) > 0) & defined, tf.float32)
   return hm, vis
 
 
-def joint_cells(joints_hm: tf.Tensor, grid: int, cell: str, joint_defined, skip_missing: bool) -> tf.Tensor:
-  """(row v, col u) feature-grid cell per joint for D's gather, −1 where none (SPEC §3.2); [..., J, 3] → [..., J, 2].
+def joint_cells(joints_hm: tf.Tensor, joint_defined: tf.Tensor, input_size: int,
+                adapt_cfg: ml_collections.ConfigDict) -> tf.Tensor:
+  """(row v, col u) of each joint on the S/32 feature grid, −1 = no cell; [..., 17, 2] int32 (SPEC §3.2, §9 #6/#7).
 
-  `round` is half-to-even (tf.round), as the official NumPy code; visibility is ignored (faithful).
+  u, v = round-half-to-even(x_hm / 8) (`wts_D_cell="round"`, faithful) or floor; visibility is ignored
+  (faithful). Undefined joints sit at (0, 0) and so take cell (0, 0) unless `wts_D_skip_missing`.
   """
-  scaled = joints_hm[..., :2] / HM_PER_FEATURE_CELL
-  if cell == "round":
-    uv = tf.round(scaled)
-  elif cell == "floor":
-    uv = tf.floor(scaled)
-  else:
-    raise ValueError(f"adapt.wts_D_cell must be 'round' or 'floor', got '{cell}'")
-  inside = tf.reduce_all((uv >= 0) & (uv < grid), axis=-1)
-  if skip_missing:
-    inside = inside & tf.constant(np.asarray(joint_defined, bool))
-  vu = tf.cast(tf.stack([uv[..., 1], uv[..., 0]], -1), tf.int32)
-  return tf.where(inside[..., None], vu, -1)
+  if adapt_cfg.wts_D_cell not in ("round", "floor"):
+    raise ValueError(f"adapt.wts_D_cell must be 'round' or 'floor', got {adapt_cfg.wts_D_cell!r}")
+  to_cell = tf.round if adapt_cfg.wts_D_cell == "round" else tf.floor  # tf.round rounds half to even
+  cells = tf.cast(to_cell(joints_hm[..., 1::-1] / HM_PER_CELL), tf.int32)  # (y, x) → (v, u)
+  grid = input_size // 32
+  valid = tf.reduce_all((cells >= 0) & (cells < grid), -1)
+  if adapt_cfg.wts_D_skip_missing:
+    valid &= tf.broadcast_to(joint_defined, tf.shape(valid))
+  return tf.where(valid[..., None], cells, -1)
 
 
-def _occlude(image: tf.Tensor, bbox: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """Sárándi-style random erasing inside the box on the original image (SPEC §5.1), bounded rejection loop."""
-  shape = tf.shape(image)
-  height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-  x_box, y_box, w_box, h_box = tf.unstack(tf.cast(bbox, tf.float32))
-
-  def draw(i):
-    u = tf.random.stateless_uniform([4], tf.random.experimental.stateless_fold_in(seed, i))
-    area = u[0] * 0.7 * w_box * h_box
-    ratio = 0.3 + u[1] * (1 / 0.3 - 0.3)
-    h_o, w_o = tf.sqrt(area * ratio), tf.sqrt(area / ratio)
-    x_o = u[2] * (w_box - w_o - 1) + x_box
-    y_o = u[3] * (h_box - h_o - 1) + y_box
-    ok = (x_o >= 0) & (y_o >= 0) & (x_o + w_o < width) & (y_o + h_o < height)
-    return ok, tf.stack([x_o, y_o, w_o, h_o])
-
-  def cond(i, ok, rect):
-    return (~ok) & (i < MAX_OCCLUSION_TRIES)
-
-  def body(i, ok, rect):
-    ok, rect = draw(i)
-    return i + 1, ok, rect
-
-  _, ok, rect = tf.while_loop(cond, body, (tf.constant(0), tf.constant(False), tf.zeros([4])))
-  x0, y0 = tf.cast(rect[0], tf.int32), tf.cast(rect[1], tf.int32)
-  x1, y1 = tf.cast(rect[0] + rect[2], tf.int32), tf.cast(rect[1] + rect[3], tf.int32)
-  cols, rows = tf.range(shape[1]), tf.range(shape[0])
-  inside = ((rows[:, None] >= y0) & (rows[:, None] < y1) & (cols[None, :] >= x0) & (cols[None, :] < x1) & ok)
-  noise = tf.random.stateless_uniform(tf.shape(image), tf.random.experimental.stateless_fold_in(seed, 1000)) * 255.0
-  return tf.where(inside[..., None], noise, image)
+# ----------------------------------------------------------------------------------------------- image
+def load_image(path: tf.Tensor) -> tf.Tensor:
+  """RGB uint8 [H, W, 3] from a JPEG (decoded like OpenCV: accurate integer DCT), PNG, BMP or GIF file."""
+  contents = tf.io.read_file(path)
+  return tf.cond(
+      tf.io.is_jpeg(contents),
+      lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+      lambda: tf.io.decode_image(contents, channels=3, dtype=tf.uint8, expand_animations=False))
 
 
-def crop(image: tf.Tensor, bbox: tf.Tensor, params: dict, input_size: int, occlusion: bool = True) -> tf.Tensor:
-  """Occlusion, flip and the affine warp of SPEC §5.2 (bilinear, zero border): image [H, W, 3] → [S, S, 3] float.
+def occlusion_rect(draws: tf.Tensor, bbox: tf.Tensor, image_height: tf.Tensor,
+                   image_width: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """SPEC §5.1's rejection loop over precomputed draws: the first rectangle inside the image.
 
-  `occlusion=False` leaves the occlusion op out of the graph (evaluation)."""
-  image = tf.cast(image, tf.float32)
-  bbox = tf.cast(bbox, tf.float32)
-  if occlusion:
-    image = tf.cond(params["occlude"], lambda: _occlude(image, bbox, params["occlusion_seed"]), lambda: image)
+  draws [T, 4] U(0,1); bbox [4] x, y, w, h px. Returns (found [] bool, rect [4] int32 x0, y0, w, h): the
+  integer-truncated rectangle of the first try with x ≥ 0, y ≥ 0, x + w < W, y + h < H.
+  """
+  box_w, box_h = bbox[2], bbox[3]
+  area = 0.7 * draws[:, 0] * box_w * box_h
+  aspect = 0.3 + draws[:, 1] * (1 / 0.3 - 0.3)
+  h, w = tf.sqrt(area * aspect), tf.sqrt(area / aspect)
+  x = draws[:, 2] * (box_w - w - 1) + bbox[0]
+  y = draws[:, 3] * (box_h - h - 1) + bbox[1]
+  inside = ((x >= 0) & (y >= 0) & (x + w < tf.cast(image_width, tf.float32))
+            & (y + h < tf.cast(image_height, tf.float32)))
+  first = tf.argmax(tf.cast(inside, tf.int32))
+  rect = tf.cast(tf.stack([x[first], y[first], w[first], h[first]]), tf.int32)  # truncation, all ≥ 0
+  return tf.reduce_any(inside), rect
+
+
+def fill_noise(image: tf.Tensor, rect: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """image [H, W, 3] uint8 with rect (x0, y0, w, h) replaced by uniform noise in [0, 255) per pixel and channel."""
+  x0, y0, w, h = tf.unstack(rect)
+  noise = tf.cast(tf.random.stateless_uniform([h, w, 3], seed) * 255.0, tf.uint8)  # truncation, like the official
+  rows = image[y0:y0 + h]
+  middle = tf.concat([rows[:, :x0], noise, rows[:, x0 + w:]], axis=1)
+  return tf.concat([image[:y0], middle, image[y0 + h:]], axis=0)
+
+
+def warp_crop(image: tf.Tensor, affine: tf.Tensor, flip: tf.Tensor, crop_size: int) -> tf.Tensor:
+  """Bilinear crop [S, S, 3] float32 with zero border of image [H, W, 3] (SPEC §5.2 steps 2–3).
+
+  `affine` [2, 3] maps the (mirrored, when `flip`) image to the crop; the mirror is folded into the sampling
+  grid (x_src ← W − 1 − x_src) instead of copying the image.
+  """
+  linear, offset = affine[:, :2], affine[:, 2]
+  inverse = tf.linalg.inv(linear)
+  inverse_offset = -tf.linalg.matvec(inverse, offset)
+  row_x = tf.concat([inverse[0], inverse_offset[:1]], 0)
   width = tf.cast(tf.shape(image)[1], tf.float32)
-  image = tf.cond(params["flip"], lambda: image[:, ::-1], lambda: image)
-  cx = bbox[0] + bbox[2] / 2
-  cx = tf.where(params["flip"], width - cx - 1.0, cx)
-  centre, right, down = patch_axes(tf.stack([cx - bbox[2] / 2, bbox[1], bbox[2], bbox[3]]), params["scale"],
-                                   params["rotation"])
-  # Output pixel (x_o, y_o) samples the input at centre + right·(x_o − S/2)/(S/2) + down·(y_o − S/2)/(S/2).
-  k = 2.0 / input_size
-  a0, a1 = right[0] * k, down[0] * k
-  b0, b1 = right[1] * k, down[1] * k
-  a2 = centre[0] - (a0 + a1) * input_size / 2
-  b2 = centre[1] - (b0 + b1) * input_size / 2
-  transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[None]
-  patch = tf.raw_ops.ImageProjectiveTransformV3(
-      images=image[None], transforms=transform, output_shape=tf.constant([input_size, input_size]),
-      fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
-  return patch
+  row_x = tf.where(flip, tf.stack([-row_x[0], -row_x[1], width - 1.0 - row_x[2]]), row_x)
+  row_y = tf.concat([inverse[1], inverse_offset[1:]], 0)
+  transform = tf.concat([row_x, row_y, tf.zeros([2])], 0)[None]
+  crop = tf.raw_ops.ImageProjectiveTransformV3(
+      images=tf.cast(image, tf.float32)[None], transforms=transform, output_shape=tf.constant([crop_size] * 2),
+      fill_value=tf.constant(0.0), interpolation="BILINEAR", fill_mode="CONSTANT")
+  return crop[0]
 
 
-def normalise(patch: tf.Tensor, colour: tf.Tensor, input_scale: str) -> tf.Tensor:
-  """Colour factors, clip to [0, 255], ImageNet normalisation; `255_quirk` skips the /255 (SPEC §2.1)."""
-  patch = tf.clip_by_value(patch * colour, 0.0, 255.0)
+def normalise(crop: tf.Tensor, input_scale: str) -> tf.Tensor:
+  """ImageNet normalisation of an RGB crop in [0, 255] (SPEC §2.1, §9 #31): "255_quirk" keeps the 0..255 scale."""
   if input_scale == "unit":
-    patch = patch / 255.0
+    crop = crop / 255.0
   elif input_scale != "255_quirk":
-    raise ValueError(f"model.input_scale must be '255_quirk' or 'unit', got '{input_scale}'")
-  return (patch - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
+    raise ValueError(f"model.input_scale must be '255_quirk' or 'unit', got {input_scale!r}")
+  return (crop - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
 
 
-def decode(path: tf.Tensor) -> tf.Tensor:
-  """JPEG/PNG file → uint8 RGB [H, W, 3]; a missing file fails with its path in the error."""
-  return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+# ----------------------------------------------------------------------------------------------- samples
+def _box_center_size(bbox: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  return bbox[..., :2] + 0.5 * bbox[..., 2:], bbox[..., 2:]
 
 
-def make_sample_fn(records: Records, config, *, train: bool, flip_test: bool = False):
-  """(record index, seed [2]) → sample dict (docs/ARCHITECTURE.md) for one dataset's records."""
-  model, adapt = config.model, config.adapt
-  size, bins, extent = model.input_size, model.depth_bins, model.bbox_3d_depth_mm
-  info = records.info
-  paths = tf.constant(records.img_path.astype(str))
-  boxes = tf.constant(records.bbox, tf.float32)
-  joint_img = tf.constant(records.joint_img, tf.float32)
-  joint_vis = tf.constant(records.joint_vis, tf.float32)
-  grid = size // 32
+def _crop(image: tf.Tensor, bbox: tf.Tensor, params: dict[str, tf.Tensor],
+          model_cfg: ml_collections.ConfigDict) -> tuple[tf.Tensor, tf.Tensor]:
+  """Normalised crop [S, S, 3] and the image → crop affine [2, 3] of one sample (SPEC §5.2)."""
+  height, width = tf.shape(image)[0], tf.shape(image)[1]
+  found, rect = occlusion_rect(params["occlusion"], bbox, height, width)
+  image = tf.cond(params["occlude"] & found, lambda: fill_noise(image, rect, params["noise_seed"]), lambda: image)
+  center, box_size = _box_center_size(bbox)
+  mirrored_x = tf.cast(width, tf.float32) - center[0] - 1.0
+  center = tf.stack([tf.where(params["flip"], mirrored_x, center[0]), center[1]])
+  affine = crop_affine(center, box_size, params["scale"], params["rotation_deg"], model_cfg.input_size)
+  crop = warp_crop(image, affine, params["flip"], model_cfg.input_size)
+  crop = tf.clip_by_value(crop * params["colour"], 0.0, 255.0)
+  return normalise(crop, model_cfg.input_scale), affine
 
-  def joints_for(i, params, width):
-    return transform_joints(joint_img[i], joint_vis[i], boxes[i], params, width=width, input_size=size,
-                            depth_bins=bins, depth_extent_mm=extent, joint_defined=info.joint_defined)
 
-  def sample(i, seed):
-    image = decode(paths[i])
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    params = sample_augmentation(seed) if train else no_augmentation()
-    joints_hm, vis = joints_for(i, params, width)
-    out = {"image": normalise(crop(image, boxes[i], params, size, occlusion=train), params["colour"],
-                              model.input_scale),
-           "joints_hm": joints_hm, "vis": vis,
-           "joint_cells": joint_cells(joints_hm, grid, adapt.wts_D_cell, info.joint_defined,
-                                      adapt.wts_D_skip_missing),
-           "have_depth": tf.constant(float(info.have_depth)), "is_synthetic": tf.constant(float(info.is_synthetic))}
-    if flip_test:
-      flipped = no_augmentation(flip=True)
-      out["image_flip"] = normalise(crop(image, boxes[i], flipped, size, occlusion=False), flipped["colour"],
-                                    model.input_scale)
-    return out
+def train_sample(image: tf.Tensor, record: dict[str, tf.Tensor], seed: tf.Tensor,
+                 model_cfg: ml_collections.ConfigDict, adapt_cfg: ml_collections.ConfigDict) -> dict[str, tf.Tensor]:
+  """One augmented training sample (docs/ARCHITECTURE.md "Samples"; SPEC §5).
 
+  image: [H, W, 3] uint8 RGB (`load_image`); record: bbox [4] px, joint_img [17, 3], joint_vis [17],
+  joint_defined [17] bool, have_depth [] float32, is_synthetic [] float32 (one row of Records plus its dataset's
+  info); seed: [2] int.
+  """
+  params = draw_params(seed)
+  crop, affine = _crop(image, record["bbox"], params, model_cfg)
+  joint_img, joint_vis = tf.cond(params["flip"],
+                                 lambda: flip_joints(record["joint_img"], record["joint_vis"], tf.shape(image)[1]),
+                                 lambda: (record["joint_img"], record["joint_vis"]))
+  joints_hm, vis = joints_to_hm(joint_img, joint_vis, affine, record["joint_defined"], model_cfg)
+  return dict(image=crop, joints_hm=joints_hm, vis=vis,
+              joint_cells=joint_cells(joints_hm, record["joint_defined"], model_cfg.input_size, adapt_cfg),
+              have_depth=record["have_depth"], is_synthetic=record["is_synthetic"])
+
+
+def eval_sample(image: tf.Tensor, bbox: tf.Tensor, model_cfg: ml_collections.ConfigDict,
+                flip_test: bool) -> dict[str, tf.Tensor]:
+  """The un-augmented crop `image` [S, S, 3] of image [H, W, 3] uint8 in box bbox [4] px and, with `flip_test`,
+  `image_flip` (SPEC §6.1): the crop mirrored left–right, exactly the flipped patch the official flip test feeds
+  (its predictions map back with x ← S/4 − 1 − x, SPEC §9 #21).
+  """
+  crop, _ = _crop(image, bbox, identity_params(), model_cfg)
+  sample = dict(image=crop)
+  if flip_test:
+    sample["image_flip"] = tf.reverse(crop, axis=[1])
   return sample
 
 
-def gt_hm_poses(records: Records, model_cfg) -> tuple[np.ndarray, np.ndarray]:
-  """GT hm poses without augmentation, from annotations only: ([N, 17, 3] float32, all-17-visible [N] bool).
+def gt_hm_poses(records: Records, model_cfg: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
+  """GT hm poses of un-augmented crops from annotations alone (no image decode; SPEC §7.5).
 
-  SPA's source / target pose files (SPEC §7.5); the same joint transform as the image path, no image decoded.
+  Returns poses_hm [N, 17, 3] float32 (hm units) and all_visible [N] bool (all 17 joints visible after §5.3),
+  exactly the targets `train_sample` would give with identity augmentation.
   """
-  params = no_augmentation()
-  hm, vis = transform_joints(records.joint_img, records.joint_vis, records.bbox, params,
-                             width=tf.zeros([len(records)]), input_size=model_cfg.input_size,
-                             depth_bins=model_cfg.depth_bins, depth_extent_mm=model_cfg.bbox_3d_depth_mm,
-                             joint_defined=records.info.joint_defined)
-  return hm.numpy().astype(np.float32), np.all(vis.numpy() > 0, axis=-1)
+  bbox = tf.constant(records.bbox, tf.float32)
+  center, box_size = _box_center_size(bbox)
+  ones = tf.ones([len(records)])
+  affine = crop_affine(center, box_size, ones, 0.0 * ones, model_cfg.input_size)
+  poses, vis = joints_to_hm(tf.constant(records.joint_img, tf.float32), tf.constant(records.joint_vis, tf.float32),
+                            affine, tf.constant(records.info.joint_defined, tf.bool), model_cfg)
+  return poses.numpy(), tf.reduce_all(vis > 0, -1).numpy()

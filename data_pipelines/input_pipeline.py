@@ -1,4 +1,9 @@
-"""Host batches → global device arrays sharded along the mesh's "data" axis, prefetched in the background."""
+"""Host-local numpy batches → global `jax.Array`s sharded along the mesh axis "data", prefetched in the background.
+
+A producer thread turns the next `prefetch` host batches into device arrays while the accelerator runs the current
+step, so it never waits on the host-to-device copy. Errors of the producer (a bad image, a tf.data failure) are
+re-raised in the consumer.
+"""
 from __future__ import annotations
 
 import queue
@@ -11,35 +16,46 @@ from jax.sharding import Mesh
 
 from ahup_jax import sharding
 
-_DONE = object()
+_END = object()
+_POLL_S = 0.1  # how often a blocked producer checks whether the consumer has gone
 
 
 def device_batches(host_batches: Iterator[dict[str, np.ndarray]], mesh: Mesh,
                    prefetch: int = 2) -> Iterator[dict[str, jax.Array]]:
-  """Each host-local batch becomes global arrays (`make_array_from_process_local_data`) while the previous ones
-  are being consumed; `prefetch` batches wait on the devices at most. Producer errors re-raise here."""
-  buffer: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
-  stop = threading.Event()
+  """Yields each host batch as global arrays, `jax.make_array_from_process_local_data(NamedSharding(mesh,
+  P("data")), x)` per key, with up to `prefetch` (≥ 1) batches placed ahead. Closing the generator stops the thread.
+  """
+  ready: queue.Queue = queue.Queue(maxsize=max(1, int(prefetch)))
+  consumer_gone = threading.Event()
 
-  def produce():
+  def put(item) -> bool:
+    while not consumer_gone.is_set():
+      try:
+        ready.put(item, timeout=_POLL_S)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def produce() -> None:
     try:
       for batch in host_batches:
-        if stop.is_set():
+        if not put(sharding.to_global(batch, mesh)):
           return
-        buffer.put(sharding.to_global(batch, mesh))
-      buffer.put(_DONE)
-    except BaseException as error:  # noqa: BLE001 - handed to the consumer
-      buffer.put(error)
+      put(_END)
+    except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+      put(error)
 
-  thread = threading.Thread(target=produce, daemon=True, name="device_batches")
+  thread = threading.Thread(target=produce, name="device_batches", daemon=True)
   thread.start()
   try:
     while True:
-      item = buffer.get()
-      if item is _DONE:
+      item = ready.get()
+      if item is _END:
         return
       if isinstance(item, BaseException):
         raise item
       yield item
   finally:
-    stop.set()
+    consumer_gone.set()
+    thread.join(timeout=10 * _POLL_S)

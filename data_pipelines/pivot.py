@@ -1,116 +1,213 @@
-"""Pivoted multi-dataset batches (SPEC §1.5) and evaluation batches, as tf.data pipelines.
+"""Pivoted multi-dataset training batches (SPEC §1.5, Appendix B step 1) and evaluation batches, as tf.data.
 
-Each training dataset k is an endless stream of per-pass permutations (it repeats when exhausted); the sample at
-stream position t is record `index_shuffle(t mod N_k, seed(k, t div N_k))`, augmented with a seed derived from
-(run seed, k, t). Step s takes positions [s·b_k, (s+1)·b_k) of every stream (b_k = B // K), so the batch at step s
-is a pure function of (seed, s): resuming at step s regenerates exactly what an uninterrupted run would see.
-Each process reads only its contiguous slice of every sub-batch; together the processes cover the global batch.
+Training set k (K sets, the first leads) is an endless stream: pass q is a fresh permutation of its records
+(`index_shuffle` seeded by (seed, k, q)), so it repeats when exhausted. Step s takes stream positions
+t ∈ [s·b_k, (s+1)·b_k), b_k = batch_size // K, augmented with a seed derived from (seed, k, t): the batch at step s is a
+pure function of (config, s), and resuming at `start_step` regenerates exactly the batches that follow. Process p of
+P reads the contiguous slice [p·b_k/P, (p+1)·b_k/P) of every sub-batch; its local batch is then permuted by a seed of
+(seed, p, s). Unreadable images fail with an error naming the file, or with `data.skip_bad_images` are replaced by
+the next readable record of the same dataset with a counted warning (the stream positions stay put).
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import jax
+import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from data_pipelines import augment
-from data_pipelines.records import Records
+from data_pipelines.records import DataError, Records
 
-_NUM_STEPS_MAX = 2**40
+PERMUTATION, AUGMENTATION, BATCH_ORDER = 0, 1, 2  # seed purposes, folded into the run seed
+MAX_SUBSTITUTES = 16  # readable records tried after an unreadable one (skip_bad_images)
 
 
-def per_dataset_batch(config, num_datasets: int) -> int:
-  """floor(B / K) samples per dataset per step (the official code's split)."""
+def per_dataset_batch(config: ml_collections.ConfigDict, num_datasets: int) -> int:
+  """b_k = floor(B / K) samples of every training set per step (SPEC §1.5, §9 #1)."""
   size = config.train.batch_size // num_datasets
   if size < 1:
     raise ValueError(f"train.batch_size={config.train.batch_size} is smaller than the {num_datasets} training sets")
   return size
 
 
-def iters_per_epoch(config, records_list: list[Records]) -> int:
-  """The fixed `train.iters_per_epoch`, or (≤ 0) ceil(len(leading dataset) / its per-step share) (SPEC §1.5)."""
+def iters_per_epoch(config: ml_collections.ConfigDict, records_list: list[Records]) -> int:
+  """The fixed `train.iters_per_epoch`, or (≤ 0) ceil(len(leading set) / b_k) (SPEC §1.5).
+
+  A derived value is written back to `config.train.iters_per_epoch`: the step's LR schedule reads it from there.
+  """
   if config.train.iters_per_epoch > 0:
     return int(config.train.iters_per_epoch)
   iters = math.ceil(len(records_list[0]) / per_dataset_batch(config, len(records_list)))
-  config.train.iters_per_epoch = iters  # the step's schedules read it
+  config.train.iters_per_epoch = iters
   return iters
 
 
-def _process(process_index, process_count) -> tuple[int, int]:
+def _process(process_index: int | None, process_count: int | None) -> tuple[int, int]:
   return (jax.process_index() if process_index is None else process_index,
           jax.process_count() if process_count is None else process_count)
 
 
-def _dataset_stream(records: Records, k: int, config, start_step: int, local: int, offset: int,
-                    per_step: int) -> tf.data.Dataset:
-  """This process's samples of dataset k, `local` per step, from `start_step` on."""
-  n = len(records)
-  if n == 0:
-    raise ValueError(f"training set {records.info.name} is empty")
-  seed = int(config.seed)
-  sample = augment.make_sample_fn(records, config, train=True)
-
-  def positions(step):
-    return step * per_step + offset + tf.range(local, dtype=tf.int64)
-
-  def load(t):
-    record = tf.random.experimental.index_shuffle(
-        t % n, tf.stack([tf.constant(seed * 1000 + k, tf.int64), t // n]), n - 1)
-    return sample(record, tf.stack([tf.constant(seed * 1000 + k, tf.int64), t]))
-
-  ds = tf.data.Dataset.range(start_step, _NUM_STEPS_MAX).map(positions).unbatch()
-  ds = ds.map(load, num_parallel_calls=config.data.num_parallel_calls, deterministic=True)
-  if config.data.skip_bad_images:  # a counted skip with a warning per unreadable image, never a silent hole
-    ds = ds.ignore_errors(log_warning=True)
-  return ds.batch(local, drop_remainder=True)
+def _seed(config_seed: int, purpose: int, *data: tf.Tensor) -> tf.Tensor:
+  """A [2] stateless seed for one purpose, folded with `data` (dataset, pass / position / step...)."""
+  seed = tf.random.experimental.stateless_fold_in(tf.constant([config_seed, purpose], tf.int64), 0)
+  for value in data:
+    seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(value, tf.int64))
+  return seed
 
 
-def make_train_dataset(records_list: list[Records], config, start_step: int = 0, process_index: int | None = None,
-                       process_count: int | None = None) -> tf.data.Dataset:
-  """Host-local training batches, one per step from `start_step`; dict of image, joints_hm, vis, joint_cells,
-  have_depth, is_synthetic (docs/ARCHITECTURE.md). The first dataset leads; the others repeat to match."""
-  index, count = _process(process_index, process_count)
-  per_step = per_dataset_batch(config, len(records_list))
-  if per_step % count:
-    raise ValueError(f"the per-dataset batch {per_step} (train.batch_size // {len(records_list)}) must be divisible "
-                     f"by the {count} processes")
-  local = per_step // count
-  streams = tuple(_dataset_stream(r, k, config, start_step, local, index * local, per_step)
-                  for k, r in enumerate(records_list))
-  steps = tf.data.Dataset.range(start_step, _NUM_STEPS_MAX)
-
-  def mix(step, *parts):
-    batch = {key: tf.concat([p[key] for p in parts], 0) for key in parts[0]}
-    order = tf.argsort(tf.random.stateless_uniform([local * len(parts)], tf.stack(
-        [tf.constant(int(config.seed), tf.int64), step])))
-    return {key: tf.gather(value, order) for key, value in batch.items()}
-
-  return tf.data.Dataset.zip((steps,) + streams).map(mix).prefetch(2)
+# ----------------------------------------------------------------------------------------------- record tables
+def _record_table(records_list: list[Records]) -> dict[str, tf.Tensor]:
+  """The fields samples need, all datasets concatenated (row = offset[k] + record index), as graph constants."""
+  for records in records_list:
+    if len(records) == 0:
+      raise DataError(f"{records.info.name}: no records to build batches from")
+  cat = lambda field, dtype: tf.constant(np.concatenate([getattr(r, field) for r in records_list]), dtype)  # noqa: E731
+  sizes = [len(r) for r in records_list]
+  return dict(
+      img_path=tf.constant([str(p).encode() for r in records_list for p in r.img_path], tf.string),
+      bbox=cat("bbox", tf.float32), joint_img=cat("joint_img", tf.float32), joint_vis=cat("joint_vis", tf.float32),
+      offset=tf.constant(np.cumsum([0] + sizes[:-1]), tf.int64), size=tf.constant(sizes, tf.int64),
+      joint_defined=tf.constant(np.stack([r.info.joint_defined for r in records_list]), tf.bool),
+      have_depth=tf.constant([float(r.info.have_depth) for r in records_list], tf.float32),
+      is_synthetic=tf.constant([float(r.info.is_synthetic) for r in records_list], tf.float32),
+  )
 
 
-def make_eval_dataset(records: Records, config, batch_size: int, flip_test: bool, process_index: int | None = None,
-                      process_count: int | None = None) -> tf.data.Dataset:
-  """Fixed-size evaluation batches in record order, with `index` and `valid` (0 on the last batch's padding).
+def _record(table: dict[str, tf.Tensor], k: tf.Tensor, index: tf.Tensor) -> dict[str, tf.Tensor]:
+  """Record `index` of dataset k plus its dataset's info, the input of `augment.train_sample`."""
+  row = table["offset"][k] + index
+  return dict(bbox=table["bbox"][row], joint_img=table["joint_img"][row], joint_vis=table["joint_vis"][row],
+              joint_defined=table["joint_defined"][k], have_depth=table["have_depth"][k],
+              is_synthetic=table["is_synthetic"][k])
 
-  Global batch g covers records [g·B, (g+1)·B); process p reads its contiguous B/P slice of each.
+
+def _first_readable(paths: tf.Tensor) -> tf.data.Dataset:
+  """One element (j, image [H, W, 3] uint8): the first of `paths` [M] that reads and decodes.
+
+  Read/decode failures are logged by tf.data; when all M fail, the error names the first file (tf's own
+  decode errors do not name it).
+  """
+  def fail(path):
+    check = tf.debugging.Assert(False, ["could not read or decode image", path], summarize=1)
+    with tf.control_dependencies([check]):
+      return tf.constant(-1, tf.int64), tf.zeros([0, 0, 3], tf.uint8)
+
+  attempts = tf.data.Dataset.from_tensor_slices((tf.range(tf.size(paths, out_type=tf.int64)), paths))
+  attempts = attempts.map(lambda j, path: (j, augment.load_image(path))).ignore_errors(log_warning=True)
+  return attempts.concatenate(tf.data.Dataset.from_tensors(paths[0]).map(fail)).take(1)
+
+
+def _read_in_order(refs: tf.data.Dataset, paths_of: Callable[[dict], tf.Tensor],
+                   config: ml_collections.ConfigDict) -> tf.data.Dataset:
+  """(ref, j, image) per ref, in order, reading in parallel; j indexes the path of `paths_of(ref)` that was read."""
+  def read(ref):
+    return _first_readable(paths_of(ref)).map(lambda j, image: (ref, j, image))
+
+  return refs.interleave(read, cycle_length=tf.data.AUTOTUNE, block_length=1,
+                         num_parallel_calls=config.data.num_parallel_calls, deterministic=True)
+
+
+def _skip_warner(names: list[str]) -> Callable:
+  """A py_function body that counts substituted unreadable images and warns for each."""
+  skipped = [0]
+
+  def warn(k, path, substitute_path, count):
+    skipped[0] += int(count)
+    logging.warning("skip_bad_images: %d unreadable %s image(s) from %s on, replaced by %s (%d skipped so far)",
+                    int(count), names[int(k)], path.numpy().decode(), substitute_path.numpy().decode(), skipped[0])
+    return 0
+
+  return warn
+
+
+# ----------------------------------------------------------------------------------------------- training
+def make_train_dataset(records_list: list[Records], config: ml_collections.ConfigDict, start_step: int = 0,
+                       process_index: int | None = None, process_count: int | None = None) -> tf.data.Dataset:
+  """Endless host-local training batches from step `start_step` on (SPEC §1.5).
+
+  Each element: image [L, S, S, 3] float32, joints_hm [L, 17, 3], vis [L, 17], joint_cells [L, 17, 2] int32,
+  have_depth [L], is_synthetic [L] (docs/ARCHITECTURE.md), L = K·b_k / process_count; have_depth and
+  is_synthetic come from each sample's dataset.
   """
   index, count = _process(process_index, process_count)
+  num_sets = len(records_list)
+  per_step = per_dataset_batch(config, num_sets)
+  if per_step % count:
+    raise ValueError(f"the per-dataset batch {per_step} (train.batch_size {config.train.batch_size} // "
+                     f"{num_sets} training sets) must be divisible by the {count} processes")
+  local = per_step // count
+  local_batch = local * num_sets
+  table = _record_table(records_list)
+  seed = int(config.seed)
+  substitutes = MAX_SUBSTITUTES if config.data.skip_bad_images else 1
+  warn = _skip_warner([r.info.name for r in records_list])
+
+  def locate(n):
+    """The n-th sample of this process's stream: dataset k, stream position, drawn record."""
+    step = start_step + n // local_batch
+    k = (n % local_batch) // local
+    position = step * per_step + index * local + n % local
+    size = table["size"][k]
+    record = tf.random.experimental.index_shuffle(position % size, _seed(seed, PERMUTATION, k, position // size),
+                                                  size - 1)
+    return dict(k=k, position=position, record=record)
+
+  def candidates(ref):
+    """The drawn record, then (skip_bad_images) the next ones of the same dataset."""
+    return (ref["record"] + tf.range(substitutes, dtype=tf.int64)) % table["size"][ref["k"]]
+
+  def path(k, record):
+    return tf.gather(table["img_path"], table["offset"][k] + record)
+
+  def sample(ref, j, image):
+    k, used = ref["k"], candidates(ref)[j]
+    if substitutes > 1:  # count and warn, host side
+      tf.cond(j > 0, lambda: tf.py_function(warn, [k, path(k, ref["record"]), path(k, used), j], tf.int32),
+              lambda: tf.constant(0))
+    return augment.train_sample(image, _record(table, k, used), _seed(seed, AUGMENTATION, k, ref["position"]),
+                                config.model, config.adapt)
+
+  def shuffle(step, batch):
+    order = tf.random.experimental.index_shuffle(
+        tf.range(local_batch, dtype=tf.int64), _seed(seed, BATCH_ORDER, index, step), local_batch - 1)
+    return {key: tf.gather(value, order) for key, value in batch.items()}
+
+  refs = tf.data.Dataset.counter().map(locate)
+  ds = _read_in_order(refs, lambda ref: path(ref["k"], candidates(ref)), config)
+  ds = ds.map(sample, num_parallel_calls=config.data.num_parallel_calls, deterministic=True)
+  ds = ds.batch(local_batch, drop_remainder=True).enumerate(start_step).map(shuffle)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+def make_eval_dataset(records: Records, config: ml_collections.ConfigDict, batch_size: int, flip_test: bool,
+                      process_index: int | None = None, process_count: int | None = None) -> tf.data.Dataset:
+  """Fixed-size host-local evaluation batches (no augmentation, SPEC §6.1) covering every record once.
+
+  Global batch g holds records [g·B, (g+1)·B) in order; process p reads its contiguous B/P slice. Each element:
+  image [B/P, S, S, 3] (+ image_flip), index [B/P] int32 record index, valid [B/P] float32 (0 on the padding of
+  the last batch, whose index repeats the last record). Unreadable images always fail, naming the file.
+  """
+  process, count = _process(process_index, process_count)
   if batch_size % count:
     raise ValueError(f"eval batch size {batch_size} must be divisible by the {count} processes")
   local = batch_size // count
   n = len(records)
-  total = max(1, math.ceil(n / batch_size)) * batch_size
-  ids = np.arange(total).reshape(-1, count, local)[:, index].reshape(-1)
-  sample = augment.make_sample_fn(records, config, train=False, flip_test=flip_test)
-  zero_seed = tf.zeros([2], tf.int64)
+  table = _record_table([records])
 
-  def load(i):
-    out = sample(tf.minimum(i, n - 1), zero_seed)
-    out["index"] = tf.cast(i, tf.int32)
-    out["valid"] = tf.cast(i < n, tf.float32)
-    return out
+  def locate(i):
+    position = (i // local) * batch_size + process * local + i % local
+    return dict(position=position, record=tf.minimum(position, n - 1))
 
-  ds = tf.data.Dataset.from_tensor_slices(ids).map(load, num_parallel_calls=config.data.num_parallel_calls,
-                                                   deterministic=True)
-  return ds.batch(local).prefetch(2)
+  def sample(ref, j, image):
+    out = augment.eval_sample(image, table["bbox"][ref["record"]], config.model, flip_test)
+    return dict(out, index=tf.cast(ref["record"], tf.int32), valid=tf.cast(ref["position"] < n, tf.float32))
+
+  refs = tf.data.Dataset.range(math.ceil(n / batch_size) * local).map(locate)
+  ds = _read_in_order(refs, lambda ref: table["img_path"][ref["record"]][None], config)
+  ds = ds.map(sample, num_parallel_calls=config.data.num_parallel_calls, deterministic=True)
+  return ds.batch(local).prefetch(tf.data.AUTOTUNE)
