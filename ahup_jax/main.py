@@ -39,9 +39,17 @@ _PRED_HM = flags.DEFINE_string("pred_hm", "", "adapt: pred_hm .npz to adapt (def
 _OUT = flags.DEFINE_string("out", "", "predict: output JSON (default WORKDIR/predictions.json).")
 
 
+class _QuietLibraries:
+  """Keeps orbax's per-save INFO chatter out of the job's log (its warnings and errors still show)."""
+
+  def filter(self, record) -> bool:
+    return record.levelno >= 30 or "/orbax/" not in record.pathname
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   from ahup_jax import jobs  # heavy imports after flag parsing, so --help is instant
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
