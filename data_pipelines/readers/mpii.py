@@ -3,28 +3,21 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from data_pipelines import joints as joints_lib
-from data_pipelines.readers import coco_style
-from data_pipelines.readers.mscoco import two_d_records
-from data_pipelines.records import DataError, DatasetInfo, Records
+from data_pipelines.readers import coco_style, common
+from data_pipelines.records import Records
 
-_, _DEFINED = joints_lib.reference_index(joints_lib.MPII)
-INFO = DatasetInfo("MPII", is_synthetic=False, have_depth=False, joint_defined=_DEFINED)
+INFO = common.info_for("MPII", is_synthetic=False, have_depth=False)
 
 
-def read(root: str, data_cfg, split: str) -> Records:
-  if split != "train":
-    raise DataError("MPII has only a training split in AHuP")
-  paths, boxes, kp, ids = coco_style.read_persons(os.path.join(root, "annotations", "train.json"), root, 16, "MPII")
-  thorax, pelvis = kp[:, 7], kp[:, 6]
-  if data_cfg.mpii_torso_vis == "faithful":  # forced to 1 even if a source joint is unlabelled (SPEC §9 #17)
-    torso_v = np.ones_like(thorax[:, 2:])
-  elif data_cfg.mpii_torso_vis == "product":
-    torso_v = thorax[:, 2:] * pelvis[:, 2:]
-  else:
-    raise ValueError(f"data.mpii_torso_vis must be 'faithful' or 'product', got '{data_cfg.mpii_torso_vis}'")
-  torso = np.concatenate([(thorax[:, :2] + pelvis[:, :2]) / 2, torso_v], -1)
-  kp = np.concatenate([kp, torso[:, None]], 1)
-  return two_d_records(INFO, joints_lib.MPII, paths, boxes, kp, (kp[..., 2] > 0) * float(data_cfg.jo2d), ids)
+def read(folder: str, data_cfg, split: str) -> Records:
+  """annotations/train.json persons (file names relative to the MPII folder); vis = v × jo2d (SPEC §4.6); the
+  Torso's visibility follows `data_cfg.mpii_torso_vis` (SPEC §9 #17). f, c: the nominal COCO camera."""
+  common.require_split("MPII", split, ("train",), "AHuP uses MPII for 2D training only")
+  persons = coco_style.read_persons(os.path.join(folder, "annotations", "train.json"), folder, 16,
+                                    skip_missing_images=False)
+  keypoints = joints_lib.add_mpii_torso(persons.keypoints, data_cfg.mpii_torso_vis)
+  f, c = persons.nominal_camera()
+  return common.make_records(
+      INFO, joints_lib.MPII, img_path=persons.img_path, bbox=persons.bbox, joint_xy=keypoints[..., :2],
+      joint_vis=keypoints[..., 2] * float(data_cfg.jo2d), joint_cam=None, f=f, c=c, image_id=persons.image_id)

@@ -5,68 +5,70 @@ import os
 
 import numpy as np
 
-from ahup_jax import skeleton
 from data_pipelines import bbox as bbox_lib
 from data_pipelines import joints as joints_lib
-from data_pipelines.readers import field, read_json
-from data_pipelines.records import DataError, DatasetInfo, Records
+from data_pipelines.readers import common
+from data_pipelines.records import Records
 
-_, _DEFINED = joints_lib.reference_index(joints_lib.MUCO)
-INFO = DatasetInfo("MuCo", is_synthetic=False, have_depth=True, joint_defined=_DEFINED)
+INFO = common.info_for("MuCo", is_synthetic=False, have_depth=True)
 ROOT = joints_lib.MUCO.index("Pelvis")
+MIN_DISTANCE_MM = 500.0
 
 
-def select_people(roots: np.ndarray) -> np.ndarray:
-  """Indices kept in one image: the closest person, plus every person ≥ 500 mm (XY and 3D) from all others."""
-  closest = int(np.argmin(roots[:, 2]))
-  keep = [closest]
-  for i in range(len(roots)):
-    if i == closest:
-      continue
-    others = np.delete(roots, i, axis=0)
-    d_xy = np.linalg.norm(others[:, :2] - roots[i, :2], axis=1)
-    d_3d = np.linalg.norm(others - roots[i], axis=1)
-    if np.all(d_xy >= 500) and np.all(d_3d >= 500):
-      keep.append(i)
-  return np.array(sorted(keep))
+def select_people(image_index: np.ndarray, roots: np.ndarray) -> np.ndarray:
+  """Kept annotations of multi-person images (SPEC §4.3): per image the person closest to the camera (smallest
+  root depth) plus every person whose root is ≥ 500 mm from every other person's, both in camera-XY and in 3D.
+
+  image_index: [M] int, the image of each annotation; roots: [M, 3] root (pelvis) camera coordinates, mm.
+  Returns annotation indices [K], ordered by image index, the closest person first, then annotation order.
+  """
+  order = np.argsort(image_index, kind="stable")
+  images, start, count = np.unique(image_index[order], return_index=True, return_counts=True)
+  slot = np.arange(len(order)) - np.repeat(start, count)
+  group = np.repeat(np.arange(len(images)), count)
+  padded = np.full((len(images), count.max(initial=0), 3), np.nan)  # [G, P, 3]
+  padded[group, slot] = roots[order]
+  present = ~np.isnan(padded[..., 0])
+  diff = padded[:, :, None] - padded[:, None, :]  # [G, P, P, 3]
+  apart = ((np.linalg.norm(diff[..., :2], axis=-1) >= MIN_DISTANCE_MM)
+           & (np.linalg.norm(diff, axis=-1) >= MIN_DISTANCE_MM))
+  apart |= ~present[:, None, :] | np.eye(padded.shape[1], dtype=bool)
+  closest = np.argmin(np.where(present, padded[..., 2], np.inf), axis=1)
+  is_closest = np.zeros_like(present)
+  is_closest[np.arange(len(images)), closest] = True
+  kept = present & (apart.all(axis=2) | is_closest)
+  g, p = np.nonzero(kept)
+  rank = np.lexsort((p, ~is_closest[g, p], g))
+  return order[start[g] + p][rank]
 
 
-def read(root: str, data_cfg, split: str) -> Records:
-  if split != "train":
-    raise DataError("MuCo has only a training split (MuPoTS is its test set)")
-  path = os.path.join(root, "MuCo-3DHP.json")
-  data = read_json(path)
-  by_image: dict[int, list] = {}
-  for ann in data["annotations"]:
-    by_image.setdefault(ann["image_id"], []).append(ann)
-  rows = []
-  for image in data["images"]:
-    anns = by_image.get(image["id"], [])
-    if not anns:
-      continue
-    cams = np.stack([field(a, "keypoints_cam", path, (21, 3), "annotation") for a in anns])
-    for i in select_people(cams[:, ROOT]):
-      ann = anns[i]
-      box, keep = bbox_lib.sanitize(field(ann, "bbox", path, (4,), "annotation")[None], image["width"],
-                                    image["height"], strict=True)
-      if not keep[0] or box[0, 2] * box[0, 3] <= 0:
-        continue
-      kp_img = field(ann, "keypoints_img", path, (21, 2), "annotation")
-      rows.append((os.path.join(root, image["file_name"]), box[0], kp_img, cams[i],
-                   field(image, "f", path, (2,), "image"), field(image, "c", path, (2,), "image"), image["id"]))
-  if not rows:
-    raise DataError(f"{path}: no usable annotations")
-  paths, boxes, kp_img, cams, f, c, ids = map(np.array, zip(*rows))
-  return three_d_records(INFO, joints_lib.MUCO, ROOT, paths, bbox_lib.square(boxes, 1.25), kp_img, cams, f, c,
-                         -np.ones(len(paths), np.int32), ids)
-
-
-def three_d_records(info, names, root_index, paths, boxes, kp_img, cams, f, c, groups, ids) -> Records:
-  n = len(paths)
-  depth = cams[..., 2:] - cams[:, root_index, None, 2:]
-  joint_cam = joints_lib.to_reference(cams.astype(np.float32), names)
-  return Records(info, np.asarray(paths, object), boxes.astype(np.float32),
-                 joints_lib.to_reference(np.concatenate([kp_img, depth], -1), names).astype(np.float32),
-                 joints_lib.to_reference(np.ones((n, len(names)), np.float32), names), joint_cam,
-                 joint_cam[:, skeleton.ROOT].copy(), f.astype(np.float32), c.astype(np.float32),
-                 np.asarray(groups, np.int32), np.asarray(ids, np.int64))
+def read(folder: str, data_cfg, split: str) -> Records:
+  """The selected people of every image; boxes sanitised (w·h > 0, strict) then square×1.25; no sub-sampling."""
+  common.require_split("MuCo", split, ("train",), "MuPoTS-3D is its test set")
+  path = os.path.join(folder, "MuCo-3DHP.json")
+  images, annotations = common.read_coco_lists(path)
+  image_of = common.images_of(annotations, common.entries_by_id(images, path, "image"), path)
+  try:  # only the roots of everyone; the full arrays of the selected people below
+    roots = np.array([a["keypoints_cam"][ROOT] for a in annotations], np.float64).reshape(len(annotations), 3)
+  except (KeyError, TypeError, ValueError, IndexError):
+    roots = common.column(annotations, "keypoints_cam", (21, 3), path,
+                          common.annotation_label(annotations, image_of))[:, ROOT]
+  position = {image["id"]: k for k, image in enumerate(images)}
+  selected = select_people(np.array([position[image["id"]] for image in image_of], np.int64), roots)
+  annotations = [annotations[k] for k in selected]
+  image_of = [image_of[k] for k in selected]
+  describe, describe_image = common.annotation_label(annotations, image_of), common.image_label(image_of)
+  joint_cam = common.column(annotations, "keypoints_cam", (21, 3), path, describe)
+  joint_xy = common.column(annotations, "keypoints_img", (21, 2), path, describe)
+  boxes = common.column(annotations, "bbox", (4,), path, describe)
+  width, height = (common.column(image_of, key, (), path, describe_image) for key in ("width", "height"))
+  f, c = (common.column(image_of, key, (2,), path, describe_image) for key in ("f", "c"))
+  file_name = np.asarray(common.values(image_of, "file_name", path, describe_image), dtype=object)
+  image_id = np.array([image["id"] for image in image_of], np.int64)
+  boxes_clipped, keep = bbox_lib.sanitize(boxes, width, height, strict=True)
+  keep &= boxes[:, 2] * boxes[:, 3] > 0
+  return common.make_records(
+      INFO, joints_lib.MUCO, img_path=[os.path.join(folder, name) for name in file_name[keep]],
+      bbox=bbox_lib.square(boxes_clipped[keep], 1.25), joint_xy=joint_xy[keep],
+      joint_vis=np.ones((int(keep.sum()), 21)), joint_cam=joint_cam[keep], f=f[keep], c=c[keep],
+      image_id=image_id[keep])

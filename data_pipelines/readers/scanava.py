@@ -1,17 +1,17 @@
-"""ScanAva+ (synthetic, 3D; the default source domain), pooled `scanava_raw.npy` (SPEC §4.7)."""
+"""ScanAva+ (synthetic, 3D; the default source domain): the pooled `scanava_raw.npy` (SPEC §4.7)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
+from absl import logging
 
-from ahup_jax import skeleton
 from data_pipelines import bbox as bbox_lib
 from data_pipelines import joints as joints_lib
-from data_pipelines.readers import field, load_npy_records
-from data_pipelines.records import DataError, DatasetInfo, Records
+from data_pipelines.readers import common
+from data_pipelines.records import Records
 
-# Scan-level split: the 41 scans in this fixed order, the last 5 are the test scans.
+# Scan-level split: the 41 scans in this fixed order; the first 36 train, the last 5 test.
 SCANS = (
     "SYN_RR_amir_180329_0624_G20190929_2313_P2000_A00", "SYN_RR_behnaz_180118_2009_G20190929_2313_P2000_A00",
     "SYN_RR_boya_G20191103_1634_P2000_A00", "SYN_RR_chen_G20191103_1634_P2000_A00",
@@ -40,65 +40,58 @@ SCANS = (
     "SYN_RR_william_180503_1704_G20190930_0059_P2000_A00", "SYN_RR_yu_170723_1000_G20190930_0059_P2000_A00",
     "SYN_RR_zishen_G20191103_1634_P2000_A00",
 )
-TRAIN_SCANS, TEST_SCANS = frozenset(SCANS[:36]), frozenset(SCANS[36:])
+NUM_TRAIN_SCANS = 36
 FOLDER = "ScanAva_1119"
-DEFAULT_IMAGE_SIZE = (512, 512)  # (height, width) of the rendered images; records may carry `img_shape`
-
-_INDEX, _DEFINED = joints_lib.reference_index(joints_lib.SCANAVA)
-INFO = DatasetInfo("ScanAva", is_synthetic=True, have_depth=True, joint_defined=_DEFINED)
-
-
-def with_derived_joints(labelled: np.ndarray) -> np.ndarray:
-  """[N, 14, D] → [N, 17, D] adding Pelvis = mid hips, Torso = mid(Pelvis, Thorax), Neck = Thorax + (Head−Thorax)/3."""
-  name = {n: i for i, n in enumerate(joints_lib.SCANAVA_LABELLED)}
-  pelvis = (labelled[:, name["R_Hip"]] + labelled[:, name["L_Hip"]]) / 2
-  thorax, head = labelled[:, name["Thorax"]], labelled[:, name["Head"]]
-  return np.concatenate([labelled, np.stack([pelvis, (pelvis + thorax) / 2, thorax + (head - thorax) / 3], 1)], 1)
+IMAGE_SIZE = (512, 512)  # (height, width) of the renders; a record's optional `img_shape` overrides it
+SAMPLING = {"test": 1, "testInLoop": 20}  # train: data_cfg.rt_SYN; on the record's index in the pooled file
+# joint_cam (mm) = 1000·(X, −Y, −Z) of the stored metres: renderer y-up/z-backward → image y-down, z-forward.
+AXES_TO_CAMERA_MM = np.array([1000.0, -1000.0, -1000.0])
+INFO = common.info_for("ScanAva", is_synthetic=True, have_depth=True)
 
 
-def scan_name(img_path: str) -> str:
-  """The scan folder right after `ScanAva_1119/` in a record's image path."""
-  parts = img_path.replace("\\", "/").split(f"{FOLDER}/", 1)
-  return parts[1].split("/", 1)[0] if len(parts) == 2 else ""
+def relative_path(img_path: str) -> str:
+  """The part of a record's `img_path` after `ScanAva_1119/` (the whole path when it has none)."""
+  return img_path.replace("\\", "/").split(f"{FOLDER}/")[-1]
 
 
-def read(root: str, data_cfg, split: str) -> Records:
-  path = os.path.join(root, "scanava_raw.npy")
-  raw = load_npy_records(path)
-  scans = TRAIN_SCANS if split == "train" else TEST_SCANS
-  every = {"train": int(data_cfg.rt_SYN), "test": 1, "testInLoop": 20}[split]
-  rows = []
-  for i, r in enumerate(raw):
-    if "img_path" not in r:
-      raise DataError(f"{path}: record {i} lacks field 'img_path'")
-    scan = scan_name(r["img_path"])
-    if scan not in scans or i % every:
-      continue
-    what = f"record {i} ({r['img_path']})"
-    joint_img = field(r, "joint_img", path, (3, 14), what)
-    joint_m = field(r, "joint_cam", path, (3, 14), what)
-    shape = r.get("img_shape", DEFAULT_IMAGE_SIZE)
-    rows.append((os.path.join(root, r["img_path"].replace("\\", "/").split(f"{FOLDER}/", 1)[1]), joint_img.T,
-                 joint_m.T * np.array([1000.0, -1000.0, -1000.0]), field(r, "F", path, (2,), what),
-                 field(r, "C", path, (2,), what), shape, i))
-  n = len(rows)
-  if n == 0:
-    raise DataError(f"{path}: no records of the {split} scans (scan folders expected after '{FOLDER}/' in img_path)")
-  paths, joint_img, joint_cam, f, c, shapes, ids = map(list, zip(*rows))
-  joint_img = with_derived_joints(np.array(joint_img)[..., :2])
-  joint_cam = with_derived_joints(np.array(joint_cam))
-  pelvis = joints_lib.SCANAVA.index("Pelvis")
-  depth = joint_cam[..., 2:] - joint_cam[:, pelvis, None, 2:]
-  shapes = np.array(shapes, np.float64)
+def read(folder: str, data_cfg, split: str) -> Records:
+  """Records of the split's scans, sub-sampled by pooled-file index; 17 joints (Pelvis, Torso, Neck derived),
+  vis 1, per-record F/C (SPEC §9 #20); bbox tight ×1.2 → sanitise → square×1.0, or the whole image when
+  `data_cfg.tight_bbox_scanava` is off."""
+  path = os.path.join(folder, "scanava_raw.npy")
+  raw = common.load_pooled_npy(path)
+  every = int(data_cfg.rt_SYN) if split == "train" else SAMPLING[split]
+  if every < 1:
+    raise ValueError(f"data.rt_SYN must be a positive integer, got {data_cfg.rt_SYN!r}")
+  rel_paths = [relative_path(str(p)) for p in common.values(raw, "img_path", path, lambda i: f"record {i}")]
+  scan = np.array([p.split("/", 1)[0] for p in rel_paths], dtype=object)
+  split_scans = SCANS[:NUM_TRAIN_SCANS] if split == "train" else SCANS[NUM_TRAIN_SCANS:]
+  unknown = ~np.isin(scan, SCANS)
+  if unknown.any():
+    logging.warning("%s: %d of %d records belong to none of the 41 ScanAva+ scans (e.g. %s) and are skipped", path,
+                    int(unknown.sum()), len(raw), rel_paths[int(np.flatnonzero(unknown)[0])])
+  index = np.flatnonzero(np.isin(scan, split_scans) & (np.arange(len(raw)) % every == 0))
+  records = [raw[i] for i in index]
+
+  def describe(k: int) -> str:
+    return f"record {index[k]} ({rel_paths[index[k]]})"
+
+  joint_img = common.column(records, "joint_img", (3, 14), path, describe)
+  joint_m = common.column(records, "joint_cam", (3, 14), path, describe)
+  f, c = (common.column(records, key, (2,), path, describe) for key in ("F", "C"))
+  image_shape = common.stack([r.get("img_shape", IMAGE_SIZE) for r in records], "img_shape", (2,), path, describe)
+  joint_xy = joints_lib.add_scanava_joints(joint_img[:, :2].transpose(0, 2, 1))
+  joint_cam = joints_lib.add_scanava_joints(joint_m.transpose(0, 2, 1) * AXES_TO_CAMERA_MM)
+  height, width = image_shape[:, 0], image_shape[:, 1]
   if data_cfg.tight_bbox_scanava:
-    boxes, _ = bbox_lib.sanitize(bbox_lib.tight_from_joints(joint_img), shapes[:, 1], shapes[:, 0])
-    boxes = bbox_lib.square(boxes, 1.0)
+    boxes, inside = bbox_lib.sanitize(bbox_lib.tight_from_joints(joint_xy), width, height)
   else:
-    boxes = np.stack([np.zeros(n), np.zeros(n), shapes[:, 1], shapes[:, 0]], 1)
-  joint_cam_ref = joints_lib.to_reference(joint_cam, joints_lib.SCANAVA)
-  return Records(INFO, np.array(paths, object), boxes.astype(np.float32),
-                 joints_lib.to_reference(np.concatenate([joint_img, depth], -1), joints_lib.SCANAVA).astype(
-                     np.float32),
-                 np.ones((n, 17), np.float32), joint_cam_ref.astype(np.float32),
-                 joint_cam_ref[:, skeleton.ROOT].astype(np.float32), np.array(f, np.float32),
-                 np.array(c, np.float32), -np.ones(n, np.int32), np.array(ids, np.int64))
+    boxes = np.stack([np.zeros_like(width), np.zeros_like(width), width, height], -1)
+    inside = np.ones(len(index), bool)
+  if not inside.all():
+    logging.warning("%s: skipped %d %s records whose joints lie outside the image", path, int((~inside).sum()), split)
+  return common.make_records(
+      INFO, joints_lib.SCANAVA, img_path=[os.path.join(folder, rel_paths[i]) for i in index[inside]],
+      bbox=bbox_lib.square(boxes[inside], 1.0), joint_xy=joint_xy[inside],
+      joint_vis=np.ones((int(inside.sum()), 17)), joint_cam=joint_cam[inside], f=f[inside], c=c[inside],
+      image_id=index[inside])

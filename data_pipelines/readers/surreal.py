@@ -1,63 +1,66 @@
-"""SURREAL (synthetic, 3D): pooled `surreal_annotations_raw.npy` of frames from cmu/train clips (SPEC §4.8)."""
+"""SURREAL (synthetic, 3D): the pooled `surreal_annotations_raw.npy` of frames from cmu/train clips (SPEC §4.8)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
+from absl import logging
 
-from ahup_jax import skeleton
 from data_pipelines import bbox as bbox_lib
 from data_pipelines import joints as joints_lib
-from data_pipelines.readers import field, load_npy_records
-from data_pipelines.records import DatasetInfo, Records
+from data_pipelines.readers import common
+from data_pipelines.records import Records
 
-_, _DEFINED = joints_lib.reference_index(joints_lib.SURREAL)
-INFO = DatasetInfo("SURREAL", is_synthetic=True, have_depth=True, joint_defined=_DEFINED)
+INFO = common.info_for("SURREAL", is_synthetic=True, have_depth=True)
 WIDTH, HEIGHT = 320, 240
 FOCAL, CENTRE = (600.0, 600.0), (160.0, 120.0)
-_NAME = {n: i for i, n in enumerate(joints_lib.SURREAL)}
+TEST_FRACTION = 0.05  # the last ⌊0.05·N⌋ records (sorted by image path) are the test split
+SAMPLING = {"test": 1, "testInLoop": 10}  # train: 3·data_cfg.rt_SYN; on the record's sorted index
 
 
-def camera_joints(joints3d_m: np.ndarray, cam_dist: np.ndarray) -> np.ndarray:
-  """The official approximate camera frame: [N, 3, 24] world metres → [N, 24, 3] mm, left/right swapped."""
-  xyz = np.transpose(joints3d_m, (0, 2, 1))[..., ::-1] * 1000.0
-  xyz = xyz * np.array([1.0, -1.0, 1.0])
-  xyz[..., 2] += cam_dist[:, None] * 1000.0
-  swapped = xyz.copy()
-  for r, l in joints_lib.SURREAL_LR_PAIRS:
-    swapped[:, [r, l]] = xyz[:, [l, r]]
-  return swapped
+def camera_joints(joints3d_m: np.ndarray, cam_dist_m: np.ndarray) -> np.ndarray:
+  """The official approximate camera frame (SPEC §4.8, §9 #19), valid root-relative only.
+
+  joints3d_m: [N, 3, 24] world metres; cam_dist_m: [N]. Columns (x, y, z) → (z, y, x), ×1000, the new y negated,
+  camDist·1000 added to the new z, then every left/right pair swapped to agree with the 2D labelling.
+  Returns [N, 24, 3] mm in the order of `joints_lib.SURREAL[:24]`.
+  """
+  xyz = joints3d_m.transpose(0, 2, 1)[..., ::-1] * np.array([1000.0, -1000.0, 1000.0])
+  xyz[..., 2] += cam_dist_m[:, None] * 1000.0
+  swap = np.arange(24)
+  for right, left in joints_lib.flip_pairs(joints_lib.SURREAL[:24]):
+    swap[right], swap[left] = left, right
+  return xyz[:, swap]
 
 
-def with_head(joints: np.ndarray) -> np.ndarray:
-  """Append Head = Neck + 2·(Neck − Thorax): [N, 24, D] → [N, 25, D]."""
-  neck, thorax = joints[:, _NAME["Neck"]], joints[:, _NAME["Thorax"]]
-  return np.concatenate([joints, (neck + 2 * (neck - thorax))[:, None]], 1)
+def read(folder: str, data_cfg, split: str) -> Records:
+  """Records sorted by image path (SPEC §9 #18), split 95/5 by index, sub-sampled by index; 25 joints (Head
+  extrapolated), vis 1, f = 600, c = (160, 120); bbox tight ×1.2 → sanitise to 320×240 → square×1.0."""
+  path = os.path.join(folder, "surreal_annotations_raw.npy")
+  raw = common.load_pooled_npy(path)
+  image = [str(p) for p in common.values(raw, "image", path, lambda i: f"record {i} (file order)")]
+  order = np.array(sorted(range(len(raw)), key=image.__getitem__), np.int64)
+  first_test = len(raw) - int(TEST_FRACTION * len(raw))
+  every = 3 * int(data_cfg.rt_SYN) if split == "train" else SAMPLING[split]
+  if every < 1:
+    raise ValueError(f"data.rt_SYN must be a positive integer, got {data_cfg.rt_SYN!r}")
+  index = np.arange(first_test) if split == "train" else np.arange(first_test, len(raw))
+  index = index[index % every == 0]
+  records = [raw[i] for i in order[index]]
 
+  def describe(k: int) -> str:
+    return f"record {image[order[index[k]]]}"
 
-def read(root: str, data_cfg, split: str) -> Records:
-  path = os.path.join(root, "surreal_annotations_raw.npy")
-  raw = sorted(load_npy_records(path), key=lambda r: str(r.get("image", "")))  # deterministic (SPEC §9 #18)
-  n_all = len(raw)
-  first_test = n_all - int(0.05 * n_all)
-  if split == "train":
-    index = [i for i in range(first_test) if i % (3 * int(data_cfg.rt_SYN)) == 0]
-  else:
-    index = [i for i in range(first_test, n_all) if split == "test" or i % 10 == 0]
-  sel = [raw[i] for i in index]
-  what = lambda i: f"record {index[i]} ({sel[i].get('image')})"  # noqa: E731
-  j2d = np.stack([field(r, "joints2D", path, (2, 24), what(i)).T for i, r in enumerate(sel)])
-  j3d = np.stack([field(r, "joints3D", path, (3, 24), what(i)) for i, r in enumerate(sel)])
-  cam_dist = np.array([float(np.ravel(field(r, "camDist", path, None, what(i)))[0]) for i, r in enumerate(sel)])
-  joint_cam = with_head(camera_joints(j3d, cam_dist))
-  xy = with_head(j2d)
-  depth = joint_cam[..., 2:] - joint_cam[:, _NAME["Pelvis"], None, 2:]
-  boxes, _ = bbox_lib.sanitize(bbox_lib.tight_from_joints(xy), WIDTH, HEIGHT)
-  n = len(sel)
-  joint_cam_ref = joints_lib.to_reference(joint_cam, joints_lib.SURREAL).astype(np.float32)
-  return Records(INFO, np.array([os.path.join(root, r["image"]) for r in sel], object),
-                 bbox_lib.square(boxes, 1.0),
-                 joints_lib.to_reference(np.concatenate([xy, depth], -1), joints_lib.SURREAL).astype(np.float32),
-                 np.ones((n, 17), np.float32), joint_cam_ref, joint_cam_ref[:, skeleton.ROOT].copy(),
-                 np.tile(np.float32(FOCAL), (n, 1)), np.tile(np.float32(CENTRE), (n, 1)), -np.ones(n, np.int32),
-                 np.array(index, np.int64))
+  joints_2d = common.column(records, "joints2D", (2, 24), path, describe)
+  joints_3d = common.column(records, "joints3D", (3, 24), path, describe)
+  cam_dist = common.column(records, "camDist", (), path, describe, any_layout=True)
+  joint_xy = joints_lib.add_surreal_head(joints_2d.transpose(0, 2, 1))
+  joint_cam = joints_lib.add_surreal_head(camera_joints(joints_3d, cam_dist))
+  boxes, inside = bbox_lib.sanitize(bbox_lib.tight_from_joints(joint_xy), WIDTH, HEIGHT)
+  if not inside.all():
+    logging.warning("%s: skipped %d %s records whose joints lie outside the image", path, int((~inside).sum()), split)
+  n = int(inside.sum())
+  return common.make_records(
+      INFO, joints_lib.SURREAL, img_path=[os.path.join(folder, image[i]) for i in order[index[inside]]],
+      bbox=bbox_lib.square(boxes[inside], 1.0), joint_xy=joint_xy[inside], joint_vis=np.ones((n, 25)),
+      joint_cam=joint_cam[inside], f=np.tile(FOCAL, (n, 1)), c=np.tile(CENTRE, (n, 1)), image_id=index[inside])
