@@ -15,7 +15,8 @@ from configs import saa
 
 
 def _config(flip_test: bool = True):
-  config = saa.get_config("synth_tiny")  # res18, 64×64 input, 16×16×16 heatmaps
+  config = saa.get_config("synth_tiny")
+  config.model.input_size, config.model.depth_bins = 64, 16  # res18, 16×16×16 heatmaps
   config.eval.flip_test = flip_test
   return config
 
