@@ -1,4 +1,8 @@
-"""Device mesh and shardings: batch split along "data", parameters replicated (room for a "model" axis)."""
+"""Device mesh and shardings: the batch split along "data", parameters replicated (room for a "model" axis).
+
+Under `jax.jit` with these shardings XLA (GSPMD) computes BatchNorm statistics over the global batch, as the
+official single-GPU runs did (SPEC §1.5); tests/test_sharding.py checks 1 vs 8 devices and 2 processes.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -10,37 +14,49 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 
 def make_mesh(mesh_cfg: ml_collections.ConfigDict) -> Mesh:
-  """A ("data", "model") mesh over all devices of all processes; data = −1 takes what `model` leaves."""
+  """A ("data", "model") mesh over the devices of all processes (`config.mesh`: data, model).
+
+  data = −1 takes every device the model axis leaves (data · model must equal the device count).
+  """
   devices = jax.devices()
   model = int(mesh_cfg.model)
+  if model < 1 or len(devices) % model:
+    raise ValueError(f"mesh.model={model} must be a positive divisor of the {len(devices)} devices")
   data = len(devices) // model if int(mesh_cfg.data) == -1 else int(mesh_cfg.data)
   if data * model != len(devices):
-    raise ValueError(f"mesh data={data} × model={model} does not match the {len(devices)} devices")
+    raise ValueError(f"mesh.data={data} × mesh.model={model} does not match the {len(devices)} devices")
   return Mesh(np.asarray(devices).reshape(data, model), ("data", "model"))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Leading (batch) axis split over "data"."""
+  """Leading (batch) axis split over "data", replicated over "model"."""
   return NamedSharding(mesh, P("data"))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+  """A full copy on every device."""
   return NamedSharding(mesh, P())
 
 
 def state_sharding(state: Any, mesh: Mesh) -> Any:
-  """Replicates every leaf of the train state (the default strategy; ResNet-50 + head fit one device)."""
+  """Shardings for every leaf of a train state: all replicated (ResNet-50 + head fit one device)."""
   return jax.tree.map(lambda _: replicated(mesh), state)
 
 
 def jit_train_step(train_step: Callable, mesh: Mesh, state: Any) -> Callable:
-  """Compiles the step once over the mesh; the incoming state's buffers are donated."""
+  """Compiles train_step(state, batch) → (state, metrics) for `mesh`; the incoming state's buffers are donated.
+
+  `state` only provides the tree structure for the shardings; batches must be sharded like `batch_sharding`.
+  """
   state_sh = state_sharding(state, mesh)
   return jax.jit(train_step, in_shardings=(state_sh, batch_sharding(mesh)),
                  out_shardings=(state_sh, replicated(mesh)), donate_argnums=0)
 
 
 def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """This process's slice of the batch → global arrays sharded along "data" (multi-host safe)."""
+  """This process's rows of the batch ([B / process_count, ...] each) → global [B, ...] arrays sharded on "data".
+
+  Process p supplies global rows p·B/P … (p+1)·B/P − 1 (processes in `jax.process_index` order).
+  """
   sharding = batch_sharding(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local_batch.items()}

@@ -1,8 +1,11 @@
 """One SAA iteration (SPEC §1.3, Appendix B): D update on stop-gradient features, then G+T through the new D.
 
-G runs forward once (BatchNorm statistics updated once); its vjp is kept and pulled back with ∂L/∂F after the
-D update (option (a) of SPEC §1.3). The z-supervision gate and `fix_G` are computed from `state.step`, so one
-compiled program serves every epoch.
+G runs forward once, in train mode, so its BatchNorm statistics move once per iteration; the vjp of that
+forward is kept and pulled back with ∂L/∂F once the D update is done (option (a) of SPEC §1.3: no second
+backbone forward). The per-epoch switches — z supervision from `epoch_regZ` and `fix_G` (G frozen and D off
+from `epoch_regZ`) — are computed from `state.step` as data, so one compiled program serves every epoch.
+A frozen G still runs in train mode (its BatchNorm statistics keep following the batches, as a PyTorch module
+in train mode without an optimizer step); only its parameter updates are zeroed.
 """
 from __future__ import annotations
 
@@ -14,93 +17,124 @@ import ml_collections
 import optax
 
 from ahup_jax import losses, models
-from ahup_jax.train.state import SAAState, d_enabled, lr_schedule, make_optimizer, steps_per_epoch
+from ahup_jax.train.state import SAAState, d_enabled, iters_per_epoch, lr_schedule, make_optimizers
 
 Batch = dict[str, jax.Array]
 
 
 def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Batch], tuple[SAAState, dict]]:
-  """train_step(state, batch) → (state, metrics). Batch keys: docs/ARCHITECTURE.md (image [B,S,S,3], joints_hm
-  [B,J,3], vis [B,J], joint_cells [B,J,2], have_depth [B], is_synthetic [B])."""
-  backbone, head = models.build_pose_net(config.model)
-  use_d = d_enabled(config)
-  disc = models.build_discriminator(config.model, config.adapt) if use_d else None
-  adapt = config.adapt
-  tx_gt = make_optimizer(config)
-  tx_d = make_optimizer(config) if use_d else None
-  schedule = lr_schedule(config)
-  regz_step = config.train.epoch_regZ * steps_per_epoch(config)
-  fix_g = bool(config.train.fix_G)
+  """train_step(state, batch) → (state, metrics), pure and not jitted (see sharding.jit_train_step).
 
-  def head_coords(t_params, t_stats, feats):
+  batch (docs/ARCHITECTURE.md): image [B, S, S, 3] float32, joints_hm [B, J, 3] hm units, vis [B, J],
+  joint_cells [B, J, 2] int32, have_depth [B], is_synthetic [B].
+  metrics (scalars): loss (= loss_coord + λ_D·loss_adv), loss_coord, grad_norm_gt, lr (this step's), z_on;
+  with D also loss_adv, loss_d, d_acc_real, d_acc_syn (before the D update) and grad_norm_d.
+  λ_D = 0 or a single training set builds a step without D (plain supervised training).
+  """
+  adapt = config.adapt
+  use_d = d_enabled(config)
+  if use_d:
+    losses.check_options(adapt.mode_D, adapt.gan_mode, adapt.pivot)
+  backbone, head = models.build_pose_net(config.model)
+  disc = models.build_discriminator(config.model, adapt) if use_d else None
+  tx_gt, tx_d = make_optimizers(config)
+  schedule = lr_schedule(config.train)
+  regz_step = int(config.train.epoch_regZ) * iters_per_epoch(config.train)
+  fix_g = bool(config.train.fix_G)
+  lmd_d = float(adapt.lmd_D)
+
+  def predict_coords(t_params, t_stats, feats):
+    """T + soft-argmax in train mode: feats [B, h, w, C] → ([B, J, 3] hm units, T's new batch_stats)."""
     logits, updates = head.apply({"params": t_params, "batch_stats": t_stats}, feats, train=True,
                                  mutable=["batch_stats"])
     return models.soft_argmax(logits), updates["batch_stats"]
 
   if config.model.remat_head:
-    head_coords = jax.checkpoint(head_coords)
+    predict_coords = jax.checkpoint(predict_coords)
 
-  def train_step(state: SAAState, batch: Batch) -> tuple[SAAState, dict]:
-    params, stats = state.params, state.batch_stats
-    z_on = (state.step >= regz_step).astype(jnp.float32)
-    g_frozen = z_on if fix_g else jnp.float32(0.0)
-    d_active = (1.0 - g_frozen) if use_d else jnp.float32(0.0)
-    is_syn, cells = batch["is_synthetic"], batch["joint_cells"]
+  def apply_disc(d_params, d_stats, feats):
+    """D in train mode (SPEC §1.3): its outputs and new batch_stats."""
+    out, updates = disc.apply({"params": d_params, "batch_stats": d_stats}, feats, train=True,
+                              mutable=["batch_stats"])
+    return out, updates.get("batch_stats", {})  # a 1-layer D has no BatchNorm
 
+  def forward_backbone(state: SAAState, images: jax.Array):
+    """F = G(x) once, train mode: (features [B, h, w, C] float32, vjp w.r.t. G's params, G's new batch_stats)."""
     def g_forward(g_params):
-      feats, updates = backbone.apply({"params": g_params, "batch_stats": stats["G"]}, batch["image"],
+      feats, updates = backbone.apply({"params": g_params, "batch_stats": state.batch_stats["G"]}, images,
                                       train=True, mutable=["batch_stats"])
       return feats.astype(jnp.float32), updates["batch_stats"]
 
-    feats, g_vjp, g_stats = jax.vjp(g_forward, params["G"], has_aux=True)
-    metrics = {}
-    new_params, new_stats = dict(params), dict(stats, G=g_stats)
-    opt_state_d = state.opt_state_d
+    return jax.vjp(g_forward, state.params["G"], has_aux=True)
 
-    if use_d:
-      def d_objective(d_params):
-        out, updates = disc.apply({"params": d_params, "batch_stats": stats["D"]}, jax.lax.stop_gradient(feats),
-                                  train=True, mutable=["batch_stats"])
-        loss = losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-        return loss, (updates["batch_stats"], out)
+  def update_discriminator(state: SAAState, feats: jax.Array, batch: Batch, d_on: jax.Array):
+    """SPEC §1.3 step 2: L_D on stop_gradient(F) with targets d over all samples, one optimizer step on D.
 
-      (loss_d, (d_stats, d_out)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(params["D"])
-      d_updates, opt_state_d = tx_d.update(d_grads, state.opt_state_d, params["D"])
-      d_updates = jax.tree.map(lambda u: u * d_active, d_updates)
-      new_params["D"] = optax.apply_updates(params["D"], d_updates)
-      new_stats["D"] = d_stats
-      acc_real, acc_syn = losses.d_accuracy(d_out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-      metrics.update(loss_d=loss_d, d_acc_real=acc_real, d_acc_syn=acc_syn, grad_norm_d=optax.global_norm(d_grads))
+    Returns (D params, D batch_stats, D optimizer state, metrics); `d_on` 0 zeroes the update (fix_G).
+    """
+    is_syn, cells = batch["is_synthetic"], batch["joint_cells"]
 
-    def gt_objective(feats, t_params):
-      coords, t_stats = head_coords(t_params, stats["T"], feats)
+    def objective(d_params):
+      out, d_stats = apply_disc(d_params, state.batch_stats["D"], jax.lax.stop_gradient(feats))
+      return losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode), (d_stats, out)
+
+    (loss_d, (d_stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(state.params["D"])
+    updates, opt_state_d = tx_d.update(grads, state.opt_state_d, state.params["D"])
+    updates = jax.tree.map(lambda u: u * d_on, updates)
+    acc_real, acc_syn = losses.d_accuracy(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
+    metrics = {"loss_d": loss_d, "d_acc_real": acc_real, "d_acc_syn": acc_syn,
+               "grad_norm_d": optax.global_norm(grads)}
+    return optax.apply_updates(state.params["D"], updates), d_stats, opt_state_d, metrics
+
+  def update_generator_and_task(state: SAAState, feats, g_vjp, batch: Batch, d_params, d_stats, z_on, d_on,
+                                g_frozen):
+    """SPEC §1.3 step 3: L = L_coord + λ_D·L_adv with the updated (frozen) D; one optimizer step on G+T.
+
+    ∂L/∂F and ∂L/∂T come from autodiff of the head (+ D) part; ∂L/∂G = g_vjp(∂L/∂F).
+    Returns ({"G", "T"} params, T batch_stats, D batch_stats, G+T optimizer state, metrics).
+    """
+    def objective(feats, t_params):
+      coords, t_stats = predict_coords(t_params, state.batch_stats["T"], feats)
       loss_coord = losses.coord_loss(coords, batch["joints_hm"], batch["vis"], batch["have_depth"], z_on)
-      aux = {"t_stats": t_stats, "loss_coord": loss_coord}
+      aux = {"t_stats": t_stats, "d_stats": d_stats, "loss_coord": loss_coord}
       if not use_d:
         return loss_coord, aux
-      out, updates = disc.apply({"params": new_params["D"], "batch_stats": new_stats["D"]}, feats, train=True,
-                                mutable=["batch_stats"])
-      loss_adv = losses.adv_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode,
-                                 pivot=adapt.pivot)
-      aux.update(loss_adv=loss_adv, d_stats=updates["batch_stats"])
-      return loss_coord + adapt.lmd_D * d_active * loss_adv, aux
+      out, aux["d_stats"] = apply_disc(d_params, d_stats, feats)
+      aux["loss_adv"] = losses.adv_loss(out, batch["is_synthetic"], batch["joint_cells"], mode=adapt.mode_D,
+                                        gan_mode=adapt.gan_mode, pivot=adapt.pivot)
+      return loss_coord + lmd_d * d_on * aux["loss_adv"], aux
 
-    (loss, aux), (feat_grad, t_grads) = jax.value_and_grad(gt_objective, argnums=(0, 1), has_aux=True)(
-        feats, params["T"])
-    (g_grads,) = g_vjp(feat_grad)
+    (loss, aux), (feat_grads, t_grads) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
+        feats, state.params["T"])
+    (g_grads,) = g_vjp(feat_grads)
+    gt_params = {"G": state.params["G"], "T": state.params["T"]}
     grads = {"G": g_grads, "T": t_grads}
-    updates, opt_state_gt = tx_gt.update(grads, state.opt_state_gt, {"G": params["G"], "T": params["T"]})
+    updates, opt_state_gt = tx_gt.update(grads, state.opt_state_gt, gt_params)
     updates["G"] = jax.tree.map(lambda u: u * (1.0 - g_frozen), updates["G"])
-    gt_params = optax.apply_updates({"G": params["G"], "T": params["T"]}, updates)
-    new_params.update(gt_params)
-    new_stats["T"] = aux["t_stats"]
+    metrics = {"loss": loss, "loss_coord": aux["loss_coord"], "grad_norm_gt": optax.global_norm(grads)}
     if use_d:
-      new_stats["D"] = aux["d_stats"]
       metrics["loss_adv"] = aux["loss_adv"]
-    metrics.update(loss=loss, loss_coord=aux["loss_coord"], grad_norm_gt=optax.global_norm(grads),
-                   lr=schedule(state.step), z_on=z_on)
-    new_state = state.replace(step=state.step + 1, params=new_params, batch_stats=new_stats,
-                              opt_state_gt=opt_state_gt, opt_state_d=opt_state_d)
-    return new_state, metrics
+    return optax.apply_updates(gt_params, updates), aux["t_stats"], aux["d_stats"], opt_state_gt, metrics
+
+  def train_step(state: SAAState, batch: Batch) -> tuple[SAAState, dict]:
+    """One SAA iteration; see the module docstring."""
+    z_on = (state.step >= regz_step).astype(jnp.float32)
+    g_frozen = z_on if fix_g else jnp.zeros((), jnp.float32)
+    d_on = 1.0 - g_frozen
+    feats, g_vjp, g_stats = forward_backbone(state, batch["image"])
+    params, stats = dict(state.params), dict(state.batch_stats, G=g_stats)
+    metrics = {"lr": schedule(state.step), "z_on": z_on}
+    opt_state_d = state.opt_state_d
+    if use_d:
+      params["D"], stats["D"], opt_state_d, d_metrics = update_discriminator(state, feats, batch, d_on)
+      metrics.update(d_metrics)
+    gt_params, stats["T"], d_stats, opt_state_gt, gt_metrics = update_generator_and_task(
+        state, feats, g_vjp, batch, params.get("D"), stats.get("D"), z_on, d_on, g_frozen)
+    params.update(gt_params)
+    if use_d:
+      stats["D"] = d_stats
+    metrics.update(gt_metrics)
+    return state.replace(step=state.step + 1, params=params, batch_stats=stats, opt_state_gt=opt_state_gt,
+                         opt_state_d=opt_state_d), metrics
 
   return train_step
