@@ -197,8 +197,9 @@ def test_short_training_drives_the_coordinate_loss_down(run):
 
 @pytest.mark.slow
 def test_overfit_tiny_batch():
-  """300 steps with z supervised from the start and D on: L_coord falls below a fifth of its start."""
-  config = tiny_config()
+  """300 steps, z supervised from the start, D on with λ_D 0.02: L_coord falls below a tenth of its start
+  (measured 3.19 → 0.19 hm units)."""
+  config = tiny_config(lmd_D=0.02)
   config.train.epoch_regZ, config.train.fix_G = 0, False
   state = state_lib.create_train_state(config, jax.random.key(1))
   batch = {k: jnp.asarray(v) for k, v in tiny_batch(1).items()}
@@ -207,7 +208,7 @@ def test_overfit_tiny_batch():
   for _ in range(300):
     state, metrics = step(state, batch)
     history.append(float(metrics["loss_coord"]))
-  assert np.mean(history[-10:]) < 0.2 * history[0], history[::20]
+  assert np.mean(history[-10:]) < 0.1 * history[0], history[::20]
 
 
 @pytest.mark.slow

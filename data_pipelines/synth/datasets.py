@@ -9,39 +9,13 @@ import re
 
 import numpy as np
 
+from data_pipelines.readers.scanava import NUM_TRAIN_SCANS, SCANS
 from data_pipelines.synth import bodies, poses, render, writers
 from data_pipelines.synth.domains import Domain, PosePrior
 from data_pipelines.synth.scenes import Job, build_scene, make_camera, place, rng_for, sample_materials
 
-# SPEC §4.7: the 41 ScanAva+ scans in their fixed order; the last 5 are the test split.
-SCAN_NAMES = (
-    "SYN_RR_amir_180329_0624_G20190929_2313_P2000_A00", "SYN_RR_behnaz_180118_2009_G20190929_2313_P2000_A00",
-    "SYN_RR_boya_G20191103_1634_P2000_A00", "SYN_RR_chen_G20191103_1634_P2000_A00",
-    "SYN_RR_dan_jacket_180521_1312_G20190929_2322_P2000_A00", "SYN_RR_eddy_no_coat_180517_G20190929_2332_P2000_A00",
-    "SYN_RR_jianchao_G20191103_1634_P2000_A00", "SYN_RR_jinpeng_G20191103_1634_P2000_A00",
-    "SYN_RR_kefei_G20191103_1634_P2000_A00", "SYN_RR_kian_180517_1605_G20190929_2342_P2000_A00",
-    "SYN_RR_kian_jacket_180517_1617_G20190929_2344_P2000_A00", "SYN_RR_naveen_180403_1612_G20190929_2346_P2000_A00",
-    "SYN_RR_naveen_180403_1635_G20190929_2349_P2000_A00", "SYN_RR_sarah_171201_1045_G20190929_2356_P2000_A00",
-    "SYN_RR_sarah_180423_1211_G20190929_2357_P2000_A00", "SYN_RR_sarah_180423_1220_G20190930_0001_P2000_A00",
-    "SYN_RR_sarah_180423_1317_G20190930_0002_P2000_A00", "SYN_RR_sharyu_G20191103_1634_P2000_A00",
-    "SYN_RR_shiva_G20191103_2136_P2000_A00", "SYN_RR_shuangjun_180403_1734_G20190930_0012_P2000_A00",
-    "SYN_RR_shuangjun_180403_1748_G20190930_0024_P2000_A00", "SYN_RR_shuangjun_180502_1536_G20190930_0026_P2000_A00",
-    "SYN_RR_shuangjun-2_G20191103_1634_P2000_A00", "SYN_RR_shuangjun_blackT_180522_1542_G20190930_0029_P2000_A00",
-    "SYN_RR_shuangjun_blueSnow_180521_1531_G20190930_0029_P2000_A00",
-    "SYN_RR_shuangjun_diskShirt_180403_1748_G20190930_0030_P2000_A00", "SYN_RR_shuangjun_G20191103_1634_P2000_A00",
-    "SYN_RR_shuangjun_grayDown_180521_1516_G20190930_0033_P2000_A00",
-    "SYN_RR_shuangjun_grayT_180521_1658_G20190930_0034_P2000_A00",
-    "SYN_RR_shuangjun_gridDshirt_180521_1548_G20190930_0035_P2000_A00",
-    "SYN_RR_shuangjun_jacketgood_180522_1628_G20190930_0037_P2000_A00",
-    "SYN_RR_shuangjun_nikeT_180522_1602_G20190930_0038_P2000_A00",
-    "SYN_RR_shuangjun_rainCoat_180403_1734_G20190930_0041_P2000_A00",
-    "SYN_RR_shuangjun_whiteDshirt_180521_1600_G20190930_0042_P2000_A00",
-    "SYN_RR_shuangjun_whiteHood_180502_1536_G20190930_0044_P2000_A00",
-    "SYN_RR_steve_2_good_color_G20190930_0045_P2000_A00", "SYN_RR_william_180502_1449_G20190930_0049_P2000_A00",
-    "SYN_RR_william_180502_1509_G20190930_0050_P2000_A00", "SYN_RR_william_180503_1704_G20190930_0059_P2000_A00",
-    "SYN_RR_yu_170723_1000_G20190930_0059_P2000_A00", "SYN_RR_zishen_G20191103_1634_P2000_A00",
-)
-NUM_TRAIN_SCANS = 36
+# SPEC §4.7's 41 scans in their fixed order (the last 5 are the test split): shared with the reader.
+SCAN_NAMES = SCANS
 H36M_TRAIN_SUBJECTS, H36M_TEST_SUBJECTS = (1, 5, 6, 7, 8), (9, 11)
 H36M_FPS = 50.0
 
