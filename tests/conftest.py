@@ -6,7 +6,12 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from ahup_jax import models
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
@@ -18,3 +23,28 @@ def realdata() -> pathlib.Path:
   if not REALDATA.is_dir():
     pytest.skip(f"real sample data not found at {REALDATA} (only the project's own checkout has it)")
   return REALDATA
+
+
+def random_variables(config, seed: int = 0) -> dict:
+  """G+T variables of `config.model` filled with He-normal kernels, small biases and non-trivial BatchNorm running
+  statistics (shapes from an abstract init: nothing is compiled)."""
+  backbone, head = models.build_pose_net(config.model)
+  size = config.model.input_size
+
+  def init(key):
+    g = backbone.init(key, jnp.zeros((1, size, size, 3)), train=False)
+    t = head.init(key, backbone.apply(g, jnp.zeros((1, size, size, 3)), train=False), train=False)
+    return {"params": {"G": g["params"], "T": t["params"]},
+            "batch_stats": {"G": g["batch_stats"], "T": t["batch_stats"]}}
+
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = jax.tree_util.keystr(path)
+    if "kernel" in name:
+      return rng.normal(scale=np.sqrt(2.0 / np.prod(leaf.shape[:-1])), size=leaf.shape).astype(np.float32)
+    if "scale" in name or "var" in name:
+      return (1.0 + 0.1 * rng.uniform(size=leaf.shape)).astype(np.float32)
+    return (0.1 * rng.normal(size=leaf.shape)).astype(np.float32)
+
+  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(init, jax.random.key(0)))

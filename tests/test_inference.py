@@ -2,6 +2,8 @@
 head, and the jitted mesh step."""
 from __future__ import annotations
 
+from tests.conftest import random_variables  # noqa: F401  (shared fixture builder)
+
 import functools
 
 import jax
@@ -30,29 +32,6 @@ def _predict(flip_test: bool, spa_mode: int = 0):
   return jax.jit(inference.make_predict_fn(config, with_spa=bool(spa_mode)))
 
 
-def random_variables(config, seed: int = 0) -> dict:
-  """G+T variables of `config.model` filled with He-normal kernels, small biases and non-trivial BatchNorm running
-  statistics (shapes from an abstract init: nothing is compiled)."""
-  backbone, head = models.build_pose_net(config.model)
-  size = config.model.input_size
-
-  def init(key):
-    g = backbone.init(key, jnp.zeros((1, size, size, 3)), train=False)
-    t = head.init(key, backbone.apply(g, jnp.zeros((1, size, size, 3)), train=False), train=False)
-    return {"params": {"G": g["params"], "T": t["params"]},
-            "batch_stats": {"G": g["batch_stats"], "T": t["batch_stats"]}}
-
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = jax.tree_util.keystr(path)
-    if "kernel" in name:
-      return rng.normal(scale=np.sqrt(2.0 / np.prod(leaf.shape[:-1])), size=leaf.shape).astype(np.float32)
-    if "scale" in name or "var" in name:
-      return (1.0 + 0.1 * rng.uniform(size=leaf.shape)).astype(np.float32)
-    return (0.1 * rng.normal(size=leaf.shape)).astype(np.float32)
-
-  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(init, jax.random.key(0)))
 
 
 @pytest.fixture(scope="module")
