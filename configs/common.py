@@ -50,6 +50,19 @@ def data() -> ml_collections.ConfigDict:
       skip_bad_images=False,       # True: count + warn on unreadable training images instead of failing
       num_parallel_calls=-1,       # tf.data parallelism (-1 = AUTOTUNE)
       prefetch=2,                  # device prefetch depth (batches)
+      augment=augmentation(),
+  ))
+
+
+def augmentation() -> ml_collections.ConfigDict:
+  """Training augmentation (SPEC §5.1, = data_pipelines.augment.SPEC_AUGMENTATION)."""
+  return ml_collections.ConfigDict(dict(
+      scale=0.25,                  # s = 1 + scale·clip(N(0,1), −1, 1)
+      rotation_deg=30.0,           # r = rotation_deg·clip(N(0,1), −2, 2) ...
+      rotation_prob=0.6,           # ... with this probability, else 0
+      flip_prob=0.5,
+      colour=0.2,                  # per-channel factors U(1 − colour, 1 + colour)
+      occlusion_prob=0.5,          # synthetic random-erasing occluder
   ))
 
 
@@ -96,6 +109,8 @@ def spa() -> ml_collections.ConfigDict:
       skel_loss="mse",             # mse | l1
       pose_loss="l1",              # l1 | mse
       clip_grad_norm=1.0,          # 0 disables
+      pose_scale=1.0,              # f is fitted on hm poses × this: 64 / heatmap size keeps the SPEC's λ and f's
+                                   # init scale (set for 64-px heatmaps) for smaller models; 1 = paper
       vpr_scale=(),                # () off; (0.8, 1.2) = scale-only viewpoint randomisation
       select_best_on_test=False,   # authors' test-set model selection (SPEC §9 #11)
       source="",                   # source poses: `<Name>_hm.json` or pred_hm .npz

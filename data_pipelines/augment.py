@@ -18,24 +18,31 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB (SPEC §2.1)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HM_PER_CELL = 8          # heatmap px per feature-grid cell: (S/4) / (S/32)
 OCCLUSION_TRIES = 64     # bound of SPEC §5.1's rejection loop; no occlusion if every try falls outside the image
+# SPEC §5.1 (= 3DMPPE): scale 1 ± 0.25·clip(N), rotation 30°·clip(N, ±2) w.p. 0.6, flip w.p. 0.5, colour ×U(0.8, 1.2),
+# occlusion w.p. 0.5. configs/common.py's data.augment holds the same values for configs to change.
+SPEC_AUGMENTATION = ml_collections.ConfigDict(dict(scale=0.25, rotation_deg=30.0, rotation_prob=0.6, flip_prob=0.5,
+                                                   colour=0.2, occlusion_prob=0.5))
 
 
 # ----------------------------------------------------------------------------------------------- random parameters
-def draw_params(seed: tf.Tensor) -> dict[str, tf.Tensor]:
+def draw_params(seed: tf.Tensor, aug_cfg: ml_collections.ConfigDict | None = None) -> dict[str, tf.Tensor]:
   """The random augmentation of one training sample (SPEC §5.1), a pure function of `seed` ([2] int).
 
-  Returns scale [] (s > 1 zooms out), rotation_deg [], flip [] bool, colour [3] RGB factors, occlude [] bool,
-  occlusion [OCCLUSION_TRIES, 4] U(0,1) draws (area, aspect, x, y per try), noise_seed [2] (occluder pixels).
+  aug_cfg: `config.data.augment` (configs/common.py; None = the SPEC §5.1 values). Returns scale [] (s > 1 zooms
+  out), rotation_deg [], flip [] bool, colour [3] RGB factors, occlude [] bool, occlusion [OCCLUSION_TRIES, 4]
+  U(0,1) draws (area, aspect, x, y per try), noise_seed [2] (occluder pixels).
   """
+  aug = aug_cfg or SPEC_AUGMENTATION
   seeds = tf.random.experimental.stateless_split(seed, 4)
   normal = tf.random.stateless_normal([2], seeds[0])
   coins = tf.random.stateless_uniform([6], seeds[1])  # rotate?, flip?, occlude?, 3 colour factors
   return dict(
-      scale=1.0 + 0.25 * tf.clip_by_value(normal[0], -1.0, 1.0),
-      rotation_deg=tf.where(coins[0] <= 0.6, 30.0 * tf.clip_by_value(normal[1], -2.0, 2.0), 0.0),
-      flip=coins[1] <= 0.5,
-      colour=0.8 + 0.4 * coins[3:],
-      occlude=coins[2] <= 0.5,
+      scale=1.0 + aug.scale * tf.clip_by_value(normal[0], -1.0, 1.0),
+      rotation_deg=tf.where(coins[0] <= aug.rotation_prob,
+                            aug.rotation_deg * tf.clip_by_value(normal[1], -2.0, 2.0), 0.0),
+      flip=coins[1] <= aug.flip_prob,
+      colour=(1.0 - aug.colour) + 2.0 * aug.colour * coins[3:],
+      occlude=coins[2] <= aug.occlusion_prob,
       occlusion=tf.random.stateless_uniform([OCCLUSION_TRIES, 4], seeds[2]),
       noise_seed=seeds[3],
   )
@@ -206,14 +213,15 @@ def _crop(image: tf.Tensor, bbox: tf.Tensor, params: dict[str, tf.Tensor],
 
 
 def train_sample(image: tf.Tensor, record: dict[str, tf.Tensor], seed: tf.Tensor,
-                 model_cfg: ml_collections.ConfigDict, adapt_cfg: ml_collections.ConfigDict) -> dict[str, tf.Tensor]:
+                 model_cfg: ml_collections.ConfigDict, adapt_cfg: ml_collections.ConfigDict,
+                 aug_cfg: ml_collections.ConfigDict | None = None) -> dict[str, tf.Tensor]:
   """One augmented training sample (docs/ARCHITECTURE.md "Samples"; SPEC §5).
 
   image: [H, W, 3] uint8 RGB (`load_image`); record: bbox [4] px, joint_img [17, 3], joint_vis [17],
   joint_defined [17] bool, have_depth [] float32, is_synthetic [] float32 (one row of Records plus its dataset's
-  info); seed: [2] int.
+  info); seed: [2] int; aug_cfg: `config.data.augment` (None = SPEC §5.1).
   """
-  params = draw_params(seed)
+  params = draw_params(seed, aug_cfg)
   crop, affine = _crop(image, record["bbox"], params, model_cfg)
   joint_img, joint_vis = tf.cond(params["flip"],
                                  lambda: flip_joints(record["joint_img"], record["joint_vis"], tf.shape(image)[1]),

@@ -169,7 +169,7 @@ def make_train_dataset(records_list: list[Records], config: ml_collections.Confi
       tf.cond(j > 0, lambda: tf.py_function(warn, [k, path(k, ref["record"]), path(k, used), j], tf.int32),
               lambda: tf.constant(0))
     return augment.train_sample(image, _record(table, k, used), _seed(seed, AUGMENTATION, k, ref["position"]),
-                                config.model, config.adapt)
+                                config.model, config.adapt, config.data.get("augment"))
 
   def shuffle(step, batch):
     order = tf.random.experimental.index_shuffle(

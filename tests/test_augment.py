@@ -50,6 +50,28 @@ def _draws(n: int) -> dict[str, np.ndarray]:
   return next(ds.batch(n).as_numpy_iterator())
 
 
+def test_augmentation_config_defaults_are_spec_and_zero_disables(tmp_path):
+  from configs import common
+  assert common.augmentation().to_dict() == augment.SPEC_AUGMENTATION.to_dict()
+  default = _draws(64)
+  ds = tf.data.Dataset.range(64).map(lambda i: augment.draw_params(tf.stack([tf.constant(7, tf.int64), i]),
+                                                                   augment.SPEC_AUGMENTATION))
+  spec = next(ds.batch(64).as_numpy_iterator())
+  for key in default:
+    np.testing.assert_array_equal(default[key], spec[key])  # None = the SPEC values, draw for draw
+  off = common.augmentation()
+  off.update(scale=0.0, rotation_prob=0.0, flip_prob=0.0, colour=0.0, occlusion_prob=0.0)
+  config = _config()
+  image, record = augment.load_image(_dot_image(tmp_path / "dot.png")), _record()
+  plain = augment.train_sample(image, record, _seed(0), config.model, config.adapt, off)
+  params = augment.draw_params(_seed(0), off)
+  assert float(params["scale"]) == 1.0 and float(params["rotation_deg"]) == 0.0
+  assert not bool(params["flip"]) and not bool(params["occlude"])
+  np.testing.assert_array_equal(params["colour"].numpy(), np.ones(3, np.float32))
+  evaluation = augment.eval_sample(image, record["bbox"], config.model, flip_test=False)
+  np.testing.assert_allclose(plain["image"].numpy(), evaluation["image"].numpy(), atol=1e-5)
+
+
 def test_dot_lands_at_transformed_joint_and_flip_swaps_sides(tmp_path):
   config = _config()
   image, record = augment.load_image(_dot_image(tmp_path / "dot.png")), _record()
