@@ -31,8 +31,12 @@ def _edge_colour(a: int, b: int, base: str) -> str:
 
 
 def skeleton_grid(images: np.ndarray, pred_hm: np.ndarray, gt_hm: np.ndarray | None = None, *,
-                  columns: int = 6, title: str = "") -> plt.Figure:
-  """Crops [B, S, S, 3] uint8 with predicted (solid) and GT (dashed) 2D skeletons; poses [B, 17, 3] in hm units."""
+                  gt_vis: np.ndarray | None = None, columns: int = 6, title: str = "") -> plt.Figure:
+  """Crops [B, S, S, 3] uint8 with predicted (solid) and GT (dashed) 2D skeletons; poses [B, 17, 3] in hm units.
+
+  gt_vis [B, 17]: GT edges touching a joint with visibility 0 (outside the crop, unlabelled, a joint the dataset
+  lacks) are not drawn. Each panel shows exactly the crop.
+  """
   count = len(images)
   rows = max(1, int(np.ceil(count / columns)))
   fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows), squeeze=False)
@@ -46,8 +50,12 @@ def skeleton_grid(images: np.ndarray, pred_hm: np.ndarray, gt_hm: np.ndarray | N
       if poses is None:
         continue
       xy = poses[i, :, :2] * scale
+      shown = gt_vis[i] > 0 if (base == "gt" and gt_vis is not None) else np.ones(len(xy), bool)
       for a, b in skeleton.EDGES:
-        ax.plot(xy[[a, b], 0], xy[[a, b], 1], style, color=_edge_colour(a, b, base), linewidth=1.2)
+        if shown[a] and shown[b]:
+          ax.plot(xy[[a, b], 0], xy[[a, b], 1], style, color=_edge_colour(a, b, base), linewidth=1.2)
+    ax.set_xlim(-0.5, images.shape[2] - 0.5)
+    ax.set_ylim(images.shape[1] - 0.5, -0.5)
   if title:
     fig.suptitle(title)
   fig.tight_layout()

@@ -78,10 +78,10 @@ def write_samples(writer: ScalarWriter, workdir: str, step: int, epoch: int, bat
   """A grid of training crops with the current predictions (solid) and targets (dashed)."""
   from ahup_jax.evaluation import inference
   predict = jax.jit(inference.make_predict_fn(without_flip_test(config)))
-  host = {k: np.asarray(jax.device_get(batch[k]))[:12] for k in ("image", "joints_hm")}
+  host = {k: np.asarray(jax.device_get(batch[k]))[:12] for k in ("image", "joints_hm", "vis")}
   pred = np.asarray(predict(variables, {"image": host["image"]}))
   fig = viz.skeleton_grid(viz.denormalise(host["image"], config.model.input_scale), pred, host["joints_hm"],
-                          title=f"epoch {epoch}, step {step}: prediction (solid) vs target (dashed)")
+                          gt_vis=host["vis"], title=f"epoch {epoch}, step {step}: prediction (solid) vs target (dashed)")
   png = viz.to_png(fig)
   if jax.process_index() == 0:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
