@@ -74,7 +74,7 @@ def run(input_size: int = 256, image_size: int = 512, batch_size: int = 30, step
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--sizes", default="128,256", help="crop sides, comma-separated")
   parser.add_argument("--image_size", type=int, default=512)
   parser.add_argument("--batch_size", type=int, default=30)

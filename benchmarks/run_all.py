@@ -1,128 +1,145 @@
-"""`./run.sh bench`: measures the hot paths on this machine and rewrites BENCHMARKS.md + benchmarks/results.json.
+"""`./run.sh bench`: every instrument on this machine → BENCHMARKS.md + benchmarks/results.json.
 
-Instruments: XLA ceilings measured in the same run (large fp32 matmul, 3x3 conv), the SAA train step (images/s,
-XLA-counted FLOPs, achieved GFLOP/s and ratio to the conv ceiling), the tf.data input pipeline with full augmentation
-(benchmarks/input_pipeline.py) and a SPA fit. Timings are medians of synchronised repetitions after warm-up.
+  python -m benchmarks.run_all             # full size (~15 min on 2 CPU cores); rewrites BENCHMARKS.md, results.json
+  python -m benchmarks.run_all --quick     # tiny sizes, a smoke test; writes under $TMPDIR/ahup_bench_quick
+  python -m benchmarks.run_all --only=ceilings,spa_fit   # some instruments; writes under $TMPDIR/ahup_bench_full
+
+Instruments (one script each, runnable alone; shared helpers in benchmarks/timing.py): ceilings (fp32 matmul,
+3x3 conv), train_step, inference (+ SPA head overhead), input_pipeline, spa_fit, scaling (1–8 simulated
+devices), memory (does ResNet-50 256² batch 120 fit 16 / 80 GB). The Targets section compares the figures with
+issue #10's targets.
 """
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
 import platform
-import statistics
+import sys
+import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ahup_jax import sharding
-from ahup_jax.train import saa_step
-from ahup_jax.train import state as state_lib
-from configs import saa
+import jax  # noqa: E402
+
+from benchmarks import ceilings, inference, input_pipeline, memory, report, scaling, spa_fit, train_step  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+INSTRUMENTS = ("ceilings", "train_step", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
+
+# Per size: the arguments of each instrument. Train rows: (backbone, input, batch); the first is the feed reference.
+SIZES = {
+    "full": {
+        "ceilings": dict(matmul_n=2048, conv_batch=32, repeats=10),
+        "train_step": dict(rows=[("res18", 96, 18), ("res18", 128, 32), ("res50", 256, 8)], repeats=10, warmup=2),
+        "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
+        "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,
+                               num_images=32),
+        "spa_fit": dict(num_poses=100_000, batch=256, epochs=3),
+        "scaling": dict(backbone="res18", size=96, per_device_batch=4, devices=(1, 2, 4, 8), repeats=10),
+        "memory": dict(backbone="res50", size=256, batch=120, devices=(1, 2, 4, 8), remat=(False, True)),
+    },
+    "quick": {
+        "ceilings": dict(matmul_n=512, conv_batch=4, repeats=3),
+        "train_step": dict(rows=[("res18", 96, 6)], repeats=3, warmup=1),
+        "inference": dict(rows=[("res18", 96, 4)], repeats=3, spa=("res18", 96)),
+        "input_pipeline": dict(sizes=(96,), image_size=192, batch_size=6, steps=3, warmup_steps=1, num_images=6),
+        "spa_fit": dict(num_poses=2048, batch=256, epochs=2),
+        "scaling": dict(backbone="res18", size=96, per_device_batch=2, devices=(1, 2), repeats=2),
+        "memory": dict(backbone="res18", size=96, batch=8, devices=(1, 2), remat=(True,)),
+    },
+}
 
 
-def timed(fn, *args, repeats: int = 10, warmup: int = 2) -> float:
-  """Median seconds of `fn(*args)` (results blocked on) over `repeats` runs after `warmup` runs."""
-  for _ in range(warmup):
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+def machine() -> dict:
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return {"cpu": cpu, "cores": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
+          "devices": jax.device_count(), "load_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def flops_of(fn, *args) -> float:
-  return float(jax.jit(fn).lower(*args).cost_analysis()["flops"])
+def measure(name: str, cfg: dict) -> object:
+  """Runs instrument `name` with its size arguments `cfg`."""
+  if name == "ceilings":
+    return ceilings.run(**cfg)
+  if name == "train_step":
+    return [train_step.run(b, s, n, repeats=cfg["repeats"], warmup=cfg["warmup"]) for b, s, n in cfg["rows"]]
+  if name == "inference":
+    return {"steps": [inference.run(b, s, n, flip, cfg["repeats"]) for b, s, n in cfg["rows"]
+                      for flip in (False, True)],
+            "spa_overhead": inference.spa_overhead(*cfg["spa"])}
+  if name == "input_pipeline":
+    args = {k: v for k, v in cfg.items() if k != "sizes"}
+    return [input_pipeline.run(input_size=size, **args) for size in cfg["sizes"]]
+  if name == "spa_fit":
+    return spa_fit.run(**cfg)
+  if name == "scaling":
+    return scaling.run(**cfg)
+  if name == "memory":
+    return memory.run(**cfg)
+  raise ValueError(f"unknown instrument {name!r}; one of {INSTRUMENTS}")
 
 
-def ceilings() -> dict:
-  a = jnp.ones((2048, 2048), jnp.float32)
-  matmul = jax.jit(lambda a: a @ a)
-  x, w = jnp.ones((32, 28, 28, 128), jnp.float32), jnp.ones((3, 3, 128, 128), jnp.float32)
-  conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
-  return {"matmul_gflops": 2 * 2048**3 / timed(matmul, a) / 1e9,
-          "conv3x3_gflops": 2 * 32 * 28 * 28 * 9 * 128 * 128 / timed(conv, x, w) / 1e9}
-
-
-def train_step(backbone: str, size: int, batch: int, variant: str = "synth") -> dict:
-  config = saa.get_config(variant)
-  config.model.backbone, config.model.input_size, config.model.depth_bins = backbone, size, size // 4
-  config.train.batch_size = batch
-  mesh = sharding.make_mesh(config.mesh)
-  state = state_lib.create_train_state(config, jax.random.key(0))
-  state = jax.device_put(state, sharding.state_sharding(state, mesh))
-  step_fn = saa_step.make_train_step(config)
-  rng = np.random.default_rng(0)
-  host = {"image": rng.normal(size=(batch, size, size, 3)).astype(np.float32),
-          "joints_hm": (rng.random((batch, 17, 3)) * size / 4).astype(np.float32),
-          "vis": np.ones((batch, 17), np.float32),
-          "joint_cells": rng.integers(0, size // 32, (batch, 17, 2)).astype(np.int32),
-          "have_depth": (np.arange(batch) % 3 == 0).astype(np.float32),
-          "is_synthetic": (np.arange(batch) % 3 == 0).astype(np.float32)}
-  batch_arrays = sharding.to_global(host, mesh)
-  flops = flops_of(step_fn, state, batch_arrays)
-  jitted = jax.jit(step_fn)  # no donation here: the same state is reused across repetitions
-  seconds = timed(lambda s, b: jitted(s, b)[1], state, batch_arrays, repeats=5)
-  return {"backbone": backbone, "input": size, "batch": batch, "step_s": seconds, "images_per_s": batch / seconds,
-          "gflop_per_step": flops / 1e9, "achieved_gflops": flops / seconds / 1e9}
-
-
-def spa_fit(num_poses: int = 20_000, epochs: int = 3) -> dict:
-  from ahup_jax.spa import fit
-  config = saa.get_config().spa
-  config.epochs = epochs
-  poses = (np.random.default_rng(0).random((num_poses, 17, 3)) * 40 + 10).astype(np.float32)
-  fit.fit_spa(poses[:512], np.ones(16, np.float32), config, progress=False)  # compile at another size: warm caches
-  start = time.perf_counter()
-  fit.fit_spa(poses, np.ones(16, np.float32), config, progress=False)
-  seconds = time.perf_counter() - start
-  return {"num_poses": num_poses, "epochs": epochs, "seconds": seconds, "seconds_per_epoch_incl_compile": seconds / epochs,
-          "estimated_70_epochs_100k_s": seconds / epochs * 70 * 100_000 / num_poses}
+def feed_ratio(results: dict, train_row: tuple) -> dict | None:
+  """Input-pipeline images/s at the train reference row's crop size ÷ the images/s that train step consumes."""
+  backbone, size, batch = train_row
+  trains = [t for t in results.get("train_step", []) if (t["backbone"], t["input"], t["batch"]) == train_row]
+  feeds = [p for p in results.get("input_pipeline", []) if p["input_size"] == size]
+  if not trains or not feeds:
+    return None
+  train, feed = trains[0]["images_per_s"], feeds[0]["images_per_s"]
+  return {"config": f"{backbone} {size}² batch {batch}", "train_images_per_s": train,
+          "pipeline_images_per_s": feed, "ratio": feed / train}
 
 
 def main() -> None:
-  from benchmarks import input_pipeline
-  results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                        f"jax {jax.__version__} on {jax.default_backend()}"}
-  results["ceilings"] = ceilings()
-  results["train_step"] = [train_step("res18", 96, 18), train_step("res18", 128, 32), train_step("res50", 256, 8)]
-  for row in results["train_step"]:
-    row["fraction_of_conv_ceiling"] = row["achieved_gflops"] / results["ceilings"]["conv3x3_gflops"]
-  results["input_pipeline"] = [input_pipeline.run(input_size=96, steps=8), input_pipeline.run(input_size=256, steps=8)]
-  results["spa_fit"] = spa_fit()
-  with open(os.path.join(HERE, "results.json"), "w") as f:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, a few minutes); "
+                      "writes to a temporary folder unless --markdown / --json are given")
+  parser.add_argument("--only", default=",".join(INSTRUMENTS), help="instruments to run, comma-separated")
+  parser.add_argument("--markdown", default=None,
+                      help="output markdown (default BENCHMARKS.md; with --quick or --only a temporary folder)")
+  parser.add_argument("--json", default=None,
+                      help="output JSON (default benchmarks/results.json; with --quick or --only a temporary folder)")
+  args = parser.parse_args()
+  size = "quick" if args.quick else "full"
+  only = args.only.split(",")
+  # Only a full run of every instrument replaces the committed BENCHMARKS.md / results.json by default.
+  partial = args.quick or set(only) != set(INSTRUMENTS)
+  out_dir = os.path.join(tempfile.gettempdir(), f"ahup_bench_{size}") if partial else None
+  if out_dir:
+    os.makedirs(out_dir, exist_ok=True)
+  md_path = args.markdown or (os.path.join(out_dir, "BENCHMARKS.md") if out_dir else
+                              os.path.join(os.path.dirname(HERE), "BENCHMARKS.md"))
+  json_path = args.json or os.path.join(out_dir or HERE, "results.json")
+
+  start = time.perf_counter()
+  results = {"meta": machine() | {"size": size, "command": "python -m benchmarks.run_all " + " ".join(sys.argv[1:])}}
+  for name in only:
+    tick = time.perf_counter()
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    results[name] = measure(name, SIZES[size][name])
+    print(f"[bench] {name}: {time.perf_counter() - tick:.0f} s", file=sys.stderr, flush=True)
+  results["meta"]["seconds"] = time.perf_counter() - start
+  results["feed"] = feed_ratio(results, tuple(SIZES[size]["train_step"]["rows"][0]))
+  if "ceilings" in results:
+    results["targets"] = report.targets(results)
+  with open(json_path, "w") as f:
     json.dump(results, f, indent=1, default=float)
-  write_markdown(results)
-  print(json.dumps(results, indent=1, default=float))
-
-
-def write_markdown(r: dict) -> None:
-  c = r["ceilings"]
-  lines = ["# Benchmarks", "", f"Machine: {r['machine']}. Date: {r['date']}. Reproduce: `./run.sh bench` "
-           "(rewrites this file and `benchmarks/results.json`).", "",
-           f"Ceilings measured in the same run: fp32 matmul 2048² {c['matmul_gflops']:.0f} GFLOP/s, "
-           f"3x3 conv {c['conv3x3_gflops']:.0f} GFLOP/s.", "", "## SAA train step (fp32, D mode SA)", "",
-           "| backbone | input | batch | step (s) | images/s | GFLOP/step (XLA) | GFLOP/s | of conv ceiling |",
-           "|---|---|---|---|---|---|---|---|"]
-  for t in r["train_step"]:
-    lines.append(f"| {t['backbone']} | {t['input']}² | {t['batch']} | {t['step_s']:.2f} | {t['images_per_s']:.1f} | "
-                 f"{t['gflop_per_step']:.1f} | {t['achieved_gflops']:.1f} | {t['fraction_of_conv_ceiling']:.0%} |")
-  lines += ["", "## Input pipeline (full augmentation, 512² JPEGs)", "", "| crop | images/s |", "|---|---|"]
-  for p in r["input_pipeline"]:
-    lines.append(f"| {p.get('input_size')}² | {p.get('images_per_s', float('nan')):.0f} |")
-  s = r["spa_fit"]
-  lines += ["", "## SPA fit", "", f"{s['epochs']} epochs on {s['num_poses']} poses: {s['seconds']:.1f} s "
-            f"(incl. compilation); extrapolated 70 epochs on 100k poses: {s['estimated_70_epochs_100k_s']:.0f} s.", ""]
-  with open(os.path.join(os.path.dirname(HERE), "BENCHMARKS.md"), "w") as f:
-    f.write("\n".join(lines))
+  if set(INSTRUMENTS) <= set(results):
+    with open(md_path, "w") as f:
+      f.write(report.markdown(results) + "\n")
+    print(f"[bench] wrote {md_path}", file=sys.stderr)
+  print(f"[bench] wrote {json_path}", file=sys.stderr)
+  for target in results.get("targets", []):
+    print(f"{target['status']:>12}  {target['target']}: {target['detail']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""XLA throughput ceilings on this machine: a large fp32 matmul and a ResNet-like 3x3 conv, both jitted.
+
+  python -m benchmarks.ceilings                    # matmul 2048², conv 32×28×28×128 → 128
+  python -m benchmarks.ceilings --matmul=4096 --conv_batch=64
+
+The other instruments divide their achieved GFLOP/s by these, measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+
+from benchmarks import timing
+
+
+def matmul(n: int = 2048, repeats: int = timing.REPEATS) -> dict:
+  """GFLOP/s of an [n, n] @ [n, n] fp32 matmul (2n³ FLOPs)."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  t, _ = timing.timed(jax.jit(jnp.matmul), a, b, repeats=repeats)
+  return {"shape": f"{n}x{n} @ {n}x{n}", "step_s": t.median_s, "gflops": timing.gflops(2 * n**3, t.median_s)}
+
+
+def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int = timing.REPEATS) -> dict:
+  """GFLOP/s of a stride-1 'SAME' 3x3 conv, NHWC [batch, side, side, C] → C (2·9·C²·batch·side² FLOPs)."""
+  x = jax.random.normal(jax.random.key(0), (batch, side, side, channels), jnp.float32)
+  w = jax.random.normal(jax.random.key(1), (3, 3, channels, channels), jnp.float32)
+
+  def conv(x, w):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  t, _ = timing.timed(jax.jit(conv), x, w, repeats=repeats)
+  flops = 2 * 9 * channels**2 * batch * side**2
+  return {"shape": f"{batch}x{side}x{side}x{channels} * 3x3x{channels}x{channels}", "step_s": t.median_s,
+          "gflops": timing.gflops(flops, t.median_s)}
+
+
+def run(matmul_n: int = 2048, conv_batch: int = 32, repeats: int = timing.REPEATS) -> dict:
+  """{"matmul": ..., "conv3x3": ...}, each with shape, step_s, gflops."""
+  return {"matmul": matmul(matmul_n, repeats), "conv3x3": conv3x3(conv_batch, repeats=repeats)}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--matmul", type=int, default=2048, help="matmul side n")
+  parser.add_argument("--conv_batch", type=int, default=32, help="batch of the 28×28×128 conv")
+  parser.add_argument("--repeats", type=int, default=timing.REPEATS)
+  args = parser.parse_args()
+  print(json.dumps(run(args.matmul, args.conv_batch, args.repeats), indent=1))
+
+
+if __name__ == "__main__":
+  main()
