@@ -12,7 +12,7 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
 
 
 def _pct(x: float) -> str:
-  return f"{x:.0%}" if x >= 0.1 else f"{x:.3%}"
+  return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}" if x >= 0.01 else f"{x:.3%}"
 
 
 def train_row_for_target(results: dict) -> dict | None:
