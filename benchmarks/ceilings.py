@@ -25,17 +25,24 @@ def matmul(n: int = 2048, repeats: int = timing.REPEATS) -> dict:
 
 
 def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int = timing.REPEATS) -> dict:
-  """GFLOP/s of a stride-1 'SAME' 3x3 conv, NHWC [batch, side, side, C] → C (2·9·C²·batch·side² FLOPs)."""
+  """GFLOP/s of a stride-1 'SAME' 3x3 conv, NHWC [batch, side, side, C] → C (2·9·C²·batch·side² FLOPs), and of
+  its two gradients (w.r.t. the input and the kernel, the same FLOPs each): a training step's convs run as all three.
+  """
   x = jax.random.normal(jax.random.key(0), (batch, side, side, channels), jnp.float32)
   w = jax.random.normal(jax.random.key(1), (3, 3, channels, channels), jnp.float32)
 
   def conv(x, w):
     return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-  t, _ = timing.timed(jax.jit(conv), x, w, repeats=repeats)
   flops = 2 * 9 * channels**2 * batch * side**2
-  return {"shape": f"{batch}x{side}x{side}x{channels} * 3x3x{channels}x{channels}", "step_s": t.median_s,
-          "gflops": timing.gflops(flops, t.median_s)}
+  kernels = {"forward": conv, "grad_input": jax.grad(lambda x, w: conv(x, w).sum()),
+             "grad_kernel": jax.grad(lambda x, w: conv(x, w).sum(), argnums=1)}
+  seconds = {name: timing.timed(jax.jit(fn), x, w, repeats=repeats)[0].median_s for name, fn in kernels.items()}
+  per_kernel = {name: timing.gflops(flops, t) for name, t in seconds.items()}
+  return {"shape": f"{batch}x{side}x{side}x{channels} * 3x3x{channels}x{channels}", "step_s": seconds["forward"],
+          "gflops": per_kernel["forward"], "gflops_by_pass": per_kernel,
+          # forward + both gradients, equal FLOPs each: the rate a conv-bound training step could reach
+          "training_gflops": 3 * flops / sum(seconds.values()) / 1e9}
 
 
 def run(matmul_n: int = 2048, conv_batch: int = 32, repeats: int = timing.REPEATS) -> dict:
