@@ -1,4 +1,4 @@
-"""f: the SPA pose adapter ("PAnet", SPEC §7.3): a residual MLP on flattened hm poses."""
+"""f: the SPA pose adapter ("PAnet", SPEC §7.3), a residual MLP on flattened hm poses; and its optional pose D."""
 from __future__ import annotations
 
 from typing import Any
@@ -47,3 +47,27 @@ class SPANet(nn.Module):
     if self.residual:
       out = out + y
     return out.reshape(b, j, 3)
+
+
+class PoseDiscriminator(nn.Module):
+  """The optional SPA pose discriminator (SPEC §7.4): poses [B, J, 3] (hm) → logits [B] (source 1, target 0).
+
+  Linear 51→100 → BN → ReLU → Linear 100→50 → BN → ReLU → Linear 50→1, initialised like f (§7.3). It is only
+  used in training mode (batch statistics); `mask` [B] keeps padding rows out of them.
+  """
+  widths: tuple[int, ...] = (100, 50)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, poses, train: bool = True, mask=None):
+    b = poses.shape[0]
+    x = poses.reshape(b, -1).astype(self.dtype)
+    for i, width in enumerate(self.widths):
+      x = nn.Dense(width, dtype=self.dtype, kernel_init=initializers.he_normal,
+                   bias_init=initializers.torch_linear_bias(x.shape[-1]), name=f"w{i + 1}")(x)
+      bn_mask = None if mask is None else jnp.broadcast_to(mask[:, None] > 0, (b, width))
+      x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                               name=f"batch_norm{i + 1}")(x, mask=bn_mask))
+    out = nn.Dense(1, dtype=self.dtype, kernel_init=initializers.he_normal,
+                   bias_init=initializers.torch_linear_bias(x.shape[-1]), name=f"w{len(self.widths) + 1}")(x)
+    return out[:, 0].astype(jnp.float32)

@@ -34,15 +34,29 @@ def save_poses_json(path: str, poses: np.ndarray) -> None:
     json.dump(np.round(np.asarray(poses, np.float64), 4).tolist(), f)
 
 
+def _is_tailor_file(path: str) -> bool:
+  if path.endswith((".yaml", ".yml")):
+    return True
+  if path.endswith(".json") and os.path.exists(path):
+    with open(path) as f:
+      return isinstance(json.load(f), dict)
+  return False
+
+
+def target_poses_from(path: str) -> np.ndarray:
+  """[M, 17, 3] target poses (hm) for the pose discriminator (SPEC §7.4): a `_hm.json` list or a pred_hm `.npz`'s
+  `gt`. A tailor file gives only a descriptor, so it is an error here."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"target file not found: {path}")
+  if _is_tailor_file(path):
+    raise ValueError(f"{path} holds tailor measurements (a descriptor only); the SPA pose discriminator "
+                     "(spa.lmd_D > 0) needs target poses: a `<Name>_hm.json` pose list or a pred_hm .npz")
+  return load_poses(path, key="gt")
+
+
 def target_descriptor_from(path: str) -> np.ndarray:
   """[16] target descriptor from a tailor file (.yaml/.yml, or .json holding a mapping), a `_hm.json` pose list
   (mean descriptor of its poses) or a pred_hm `.npz` (mean descriptor of its `gt` poses)."""
-  if path.endswith((".yaml", ".yml")):
+  if _is_tailor_file(path):
     return tailor.tailor_descriptor(path)
-  if path.endswith(".json"):
-    with open(path) as f:
-      is_mapping = isinstance(json.load(f), dict)
-    if is_mapping:
-      return tailor.tailor_descriptor(path)
-    return descriptor.mean_descriptor(load_poses(path))
   return descriptor.mean_descriptor(load_poses(path, key="gt"))
