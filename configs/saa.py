@@ -80,7 +80,7 @@ def _synth(c: ml_collections.ConfigDict, preset: str) -> None:
   # noise) kept the loss at the mean-pose level for 1200 steps; without them it learns (README "embedded dataset").
   c.data.augment.update(scale=0.0, rotation_prob=0.0, occlusion_prob=0.0)
   c.eval.batch_size = 64
-  c.spa.epochs = 30
+  c.spa.update(epochs=64, lr=1e-3, lr_gamma=0.98, pose_scale=64 / c.model.depth_bins)  # see ahup_jax/spa/fit.py
   if preset == "tiny":
     c.train.epochs, c.train.iters_per_epoch, c.train.batch_size = 2, 4, 6
     c.train.epoch_regZ, c.train.lr_dec_epochs = 1, (1,)

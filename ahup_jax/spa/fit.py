@@ -5,6 +5,13 @@ masked out of the losses and of BatchNorm's statistics, so it behaves like the o
 scans Adam steps (lr ×γ per epoch, global-norm clipping) over the batches. With `lmd_D > 0` every step first
 updates the optional pose discriminator D on stop-gradient y_SPA (label 1) and a batch of target poses (label 0),
 then updates f through the updated D (the order of the SAA step, SPEC §9 notes); D has its own Adam.
+
+`pose_scale` k fits f on poses × k and folds k into the head afterwards (`fold_pose_scale`). f's initial output
+and its dropout noise are a few hm px whatever the heatmap size, and the L1 pose term is in hm px, so the SPEC's
+λ_skel and schedule (≈ 22 000 Adam steps on 82k ScanAva+ poses at 64-px heatmaps) lose their meaning on a small model:
+on the embedded dataset (24-px heatmaps, 2 880 source poses, 12 steps/epoch) the default fit displaced its own
+training poses by 4.7 hm px (≈ 390 mm) per joint, and its SAA + SPA MPJPE doubled. `configs/saa.py:synth` therefore
+uses k = 64/24 with lr 1e-3 for 64 epochs (0.3 px on the source poses, 91 % of the descriptor gap closed).
 """
 from __future__ import annotations
 
