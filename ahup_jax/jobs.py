@@ -90,14 +90,15 @@ def fit_spa(config: ml_collections.ConfigDict, workdir: str) -> dict:
   target = config.spa.target or _gt_poses(config, SPA_TARGET_SOURCE[config.data.testset], workdir)
   source_poses = spa_data.load_poses(source)
   target_descriptor = spa_data.target_descriptor_from(target)
+  target_poses = spa_data.target_poses_from(target) if config.spa.lmd_D > 0 else None  # the pose D's "target"
   eval_poses = eval_gt = None
   if config.spa.select_best_on_test:  # the authors' (test-set) model selection, SPEC §9 #11
     pred = np.load(os.path.join(workdir, "eval", "pred_hm.npz"))
     eval_poses, eval_gt = pred["pred"], pred["gt"]
   logging.info("SPA: %d source poses from %s; target descriptor from %s", len(source_poses), source, target)
   start = time.time()
-  variables, history = spa_fit.fit_spa(source_poses, target_descriptor, config.spa, seed=config.spa.seed,
-                                       eval_poses=eval_poses, eval_gt=eval_gt)
+  variables, history = spa_fit.fit_spa(source_poses, target_descriptor, config.spa, target_poses=target_poses,
+                                       seed=config.spa.seed, eval_poses=eval_poses, eval_gt=eval_gt)
   logging.info("SPA fit: %d epochs in %.1f s", len(history), time.time() - start)
   checkpoint.save_export(os.path.join(workdir, "spa"), {"spa": variables}, config)
   with open(os.path.join(workdir, "spa", "history.json"), "w") as f:

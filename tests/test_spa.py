@@ -105,3 +105,22 @@ def test_pose_files_round_trip_and_shape_errors(tmp_path):
   np.testing.assert_allclose(data.target_poses_from(str(path)), poses, atol=1e-4)
   with pytest.raises(ValueError, match=r"tailor measurements.*needs target poses"):
     data.target_poses_from("configs/tailor_example.yaml")
+
+
+def test_spa_job_with_pose_discriminator_reads_target_poses(tmp_path):
+  """`--mode=spa` with spa.lmd_D > 0: the job hands the target file's poses to the pose D; a tailor target is an
+  error naming the file."""
+  from ahup_jax import checkpoint, jobs
+  source_path, target_path = str(tmp_path / "Src_hm.json"), str(tmp_path / "Tar_hm.json")
+  data.save_poses_json(source_path, _population(80, 0, leg_scale=1.4))
+  data.save_poses_json(target_path, _population(60, 1))
+  config = saa.get_config()
+  config.spa.update(dict(epochs=2, batch_size=32, lmd_D=0.5, source=source_path, target=target_path))
+  variables = jobs.fit_spa(config, str(tmp_path / "work"))
+  restored = checkpoint.load_export(str(tmp_path / "work" / "spa"))[0]["spa"]
+  np.testing.assert_allclose(restored["params"]["w1"]["kernel"], variables["params"]["w1"]["kernel"])
+  history = json.loads((tmp_path / "work" / "spa" / "history.json").read_text())
+  assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+  config.spa.target = "configs/tailor_example.yaml"
+  with pytest.raises(ValueError, match="tailor_example.yaml.*target poses"):
+    jobs.fit_spa(config, str(tmp_path / "work2"))
