@@ -21,7 +21,8 @@ REALDATA = REPO.parent / "shared" / "realdata"
 def realdata() -> pathlib.Path:
   """`../shared/realdata` (real sample files, research licences); skips where a clone has none."""
   if not REALDATA.is_dir():
-    pytest.skip(f"real sample data not found at {REALDATA} (only the project's own checkout has it)")
+    pytest.skip(f"real sample data not found: expected the folder {REALDATA} (`shared/realdata` beside the "
+                "repository, as on the project's machines and CI; a user's clone has none)")
   return REALDATA
 
 
