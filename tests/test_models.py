@@ -192,3 +192,31 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
   ours = Deconv4x4(4).apply(variables, x)
   assert ours.shape == (2, 6, 10, 4)
   np.testing.assert_allclose(ours, reference.apply(variables, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,strides,padding,size", [
+    ((1, 1), (1, 1), "SAME", 6), ((1, 1), (2, 2), "SAME", 7), ((1, 1), (2, 2), "VALID", 6),
+    ((1, 1), (1, 1), 0, 5), ((3, 3), (2, 2), 1, 7), ((1, 1), (1, 1), 1, 5)])
+def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size):
+  """layers.Conv (1x1 kernels as a dot) = nn.Conv: same parameter tree, outputs and gradients, any stride/size.
+
+  Padded 1x1 and 3x3 kernels take lax.conv_general_dilated unchanged.
+  """
+  from flax import linen as nn
+  from ahup_jax.models import layers
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
+  reference = nn.Conv(3, kernel, strides, padding=padding)
+  ours = layers.Conv(3, kernel, strides, padding=padding)
+  variables = reference.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, variables)
+
+  def loss(module):
+    return lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
+
+  np.testing.assert_allclose(ours.apply(variables, x), reference.apply(variables, x), atol=1e-5)
+  ours_grads = jax.grad(loss(ours), argnums=(0, 1))(variables, x)
+  reference_grads = jax.grad(loss(reference), argnums=(0, 1))(variables, x)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), ours_grads, reference_grads)
+  lowered = jax.jit(ours.apply).lower(variables, x).as_text()
+  pointwise = kernel == (1, 1) and padding in ("SAME", "VALID", 0)
+  assert ("convolution" not in lowered) == pointwise

@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ahup_jax.models import initializers
+from ahup_jax.models import initializers, layers
 
 
 def _trunk(x, *, n_layers, kernel, ndf, norm, conv):
@@ -29,7 +29,7 @@ class ConvD(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    conv = functools.partial(nn.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
+    conv = functools.partial(layers.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
                              dtype=self.dtype, kernel_init=initializers.xavier_002)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)
@@ -51,7 +51,7 @@ class ConvDC1(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    conv = functools.partial(nn.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
+    conv = functools.partial(layers.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
                              dtype=self.dtype, kernel_init=initializers.xavier_002)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)

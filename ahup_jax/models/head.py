@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ahup_jax.models import initializers
+from ahup_jax.models import initializers, layers
 
 
 # Output phase a ∈ {0, 1} (along each axis) of a stride-2, 4x4, padding-1 transposed conv is a 2-tap conv of the
@@ -69,7 +69,7 @@ class VolumetricHead(nn.Module):
       # PyTorch ConvTranspose2d(k=4, s=2, p=1) == transposed conv with padding k-1-p = 2: output 2x input.
       x = Deconv4x4(self.channels, dtype=self.dtype, kernel_init=kernel_init, name=f"deconv_layers_{3 * i}")(x)
       x = nn.relu(norm(name=f"deconv_layers_{3 * i + 1}")(x))
-    x = nn.Conv(self.num_joints * self.depth_bins, (1, 1), dtype=self.dtype, kernel_init=kernel_init,
+    x = layers.Conv(self.num_joints * self.depth_bins, (1, 1), dtype=self.dtype, kernel_init=kernel_init,
                 bias_init=nn.initializers.zeros, name="final_layer")(x)
     b, h, w, _ = x.shape
     x = x.reshape(b, h, w, self.num_joints, self.depth_bins)

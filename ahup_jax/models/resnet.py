@@ -11,7 +11,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ahup_jax.models import initializers
+from ahup_jax.models import initializers, layers
 
 STAGES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "res18": ("basic", (2, 2, 2, 2)),
@@ -78,7 +78,7 @@ class ResNet(nn.Module):
   def __call__(self, x, train: bool):
     block_kind, stage_sizes = STAGES[self.backbone]
     block = BasicBlock if block_kind == "basic" else Bottleneck
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
+    conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype,
                              kernel_init=initializers.kernel_init(self.init_scheme))
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)
