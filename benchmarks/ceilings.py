@@ -1,6 +1,6 @@
-"""XLA throughput ceilings on this machine: a large fp32 matmul and a ResNet-like 3x3 conv, both jitted.
+"""XLA throughput ceilings on this machine: a large fp32 matmul, a ResNet-like 3x3 conv, an MLP layer, all jitted.
 
-  python -m benchmarks.ceilings                    # matmul 2048², conv 32×28×28×128 → 128
+  python -m benchmarks.ceilings                    # matmul 2048², conv 32×28×28×128 → 128, dense 256×1024 → 1024
   python -m benchmarks.ceilings --matmul=4096 --conv_batch=64
 
 The other instruments divide their achieved GFLOP/s by these, measured in the same run.
@@ -45,9 +45,38 @@ def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int =
           "training_gflops": 3 * flops / sum(seconds.values()) / 1e9}
 
 
+def dense_layer(batch: int = 256, width: int = 1024, calls: int = 16, repeats: int = timing.REPEATS) -> dict:
+  """GFLOP/s of the three products of a Dense layer's training step at the SPA net's shape (SPEC §7.3):
+  forward y = x·W [B, K] @ [K, K], input gradient g·Wᵀ, kernel gradient xᵀ·g (2·B·K² FLOPs each).
+
+  The three are different matmul kernels (the transposed operands change the memory access); each is timed as
+  `calls` independent products in one program, as the scanned SPA epoch runs them back to back without a
+  dispatch per product (a single small product per call would mostly time the call).
+  """
+  keys = jax.random.split(jax.random.key(0), 2 * calls + 1)
+  xs = [jax.random.normal(k, (batch, width), jnp.float32) for k in keys[:calls]]
+  gs = [jax.random.normal(k, (batch, width), jnp.float32) for k in keys[calls:2 * calls]]
+  w = jax.random.normal(keys[-1], (width, width), jnp.float32)
+  contract = {"forward": (((1,), (0,)), ((), ())), "grad_input": (((1,), (1,)), ((), ())),
+              "grad_kernel": (((0,), (0,)), ((), ()))}
+  operands = {"forward": (xs, [w] * calls), "grad_input": (gs, [w] * calls), "grad_kernel": (xs, gs)}
+
+  def products(dims):
+    return jax.jit(lambda lhs, rhs: [jax.lax.dot_general(a, b, dims) for a, b in zip(lhs, rhs)])
+
+  flops = 2 * batch * width**2 * calls
+  seconds = {name: timing.timed(products(contract[name]), *operands[name], repeats=repeats)[0].median_s
+             for name in contract}
+  per_pass = {name: timing.gflops(flops, t) for name, t in seconds.items()}
+  return {"shape": f"{batch}x{width} @ {width}x{width}", "step_s": seconds["forward"] / calls,
+          "gflops": per_pass["forward"], "gflops_by_pass": per_pass,
+          "training_gflops": 3 * flops / sum(seconds.values()) / 1e9}
+
+
 def run(matmul_n: int = 2048, conv_batch: int = 32, repeats: int = timing.REPEATS) -> dict:
-  """{"matmul": ..., "conv3x3": ...}, each with shape, step_s, gflops."""
-  return {"matmul": matmul(matmul_n, repeats), "conv3x3": conv3x3(conv_batch, repeats=repeats)}
+  """{"matmul": ..., "conv3x3": ..., "dense": ...}, each with shape, step_s, gflops."""
+  return {"matmul": matmul(matmul_n, repeats), "conv3x3": conv3x3(conv_batch, repeats=repeats),
+          "dense": dense_layer(repeats=repeats)}
 
 
 def main() -> None:

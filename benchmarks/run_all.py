@@ -29,11 +29,13 @@ from benchmarks import ceilings, inference, input_pipeline, memory, report, scal
 HERE = os.path.dirname(os.path.abspath(__file__))
 INSTRUMENTS = ("ceilings", "train_step", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
 
-# Per size: the arguments of each instrument. Train rows: (backbone, input, batch); the first is the feed reference.
+# Per size: the arguments of each instrument. Train rows: (backbone, input, batch[, dtype]); the first is the feed
+# reference.
 SIZES = {
     "full": {
         "ceilings": dict(matmul_n=2048, conv_batch=32, repeats=10),
-        "train_step": dict(rows=[("res18", 96, 18), ("res18", 128, 32), ("res50", 256, 8)], repeats=10, warmup=2),
+        "train_step": dict(rows=[("res18", 96, 18), ("res18", 128, 32), ("res50", 256, 8),
+                                 ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
         "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
         "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,
                                num_images=32),
@@ -70,7 +72,8 @@ def measure(name: str, cfg: dict) -> object:
   if name == "ceilings":
     return ceilings.run(**cfg)
   if name == "train_step":
-    return [train_step.run(b, s, n, repeats=cfg["repeats"], warmup=cfg["warmup"]) for b, s, n in cfg["rows"]]
+    return [train_step.run(*row[:3], dtype=(row[3:] or ("float32",))[0], repeats=cfg["repeats"],
+                           warmup=cfg["warmup"]) for row in cfg["rows"]]
   if name == "inference":
     return {"steps": [inference.run(b, s, n, flip, cfg["repeats"]) for b, s, n in cfg["rows"]
                       for flip in (False, True)],

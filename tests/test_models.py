@@ -220,3 +220,25 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size):
   lowered = jax.jit(ours.apply).lower(variables, x).as_text()
   pointwise = kernel == (1, 1) and padding in ("SAME", "VALID", 0)
   assert ("convolution" not in lowered) == pointwise
+
+
+def test_bit_dropout_keeps_the_right_fraction_and_scales():
+  """layers.Dropout: P(keep) = 1 − rate exactly for rates k/256, kept units scaled by 1/(1 − rate)."""
+  from ahup_jax.models import layers
+  assert [layers.mask_bits(k) for k in (0.5, 0.25, 0.75, 1 / 256)] == [1, 2, 2, 8]
+  with pytest.raises(ValueError, match="multiple of 1/256"):
+    layers.mask_bits(0.9)
+  x = jnp.ones((512, 1024))
+  for rate in (0.5, 0.25, 0.75):
+    y = np.asarray(layers.Dropout(rate).apply({}, x, rngs={"dropout": jax.random.key(0)}))
+    kept = y != 0
+    assert abs(kept.mean() - (1 - rate)) < 4 * np.sqrt(rate * (1 - rate) / x.size)  # 4 σ
+    np.testing.assert_allclose(y[kept], 1 / (1 - rate), rtol=1e-6)
+    per_field = kept.reshape(-1, 32 // layers.mask_bits(1 - rate)).mean(axis=0)  # each bit field of the words
+    assert np.all(np.abs(per_field - (1 - rate)) < 0.02), per_field
+  odd = jnp.ones((3, 7))  # size not a multiple of the units per random word
+  assert layers.Dropout(0.5).apply({}, odd, rngs={"dropout": jax.random.key(1)}).shape == (3, 7)
+  a, b = (np.asarray(layers.Dropout(0.5).apply({}, x, rngs={"dropout": jax.random.key(k)})) for k in (2, 3))
+  assert (a != b).mean() > 0.4  # independent masks for different keys
+  np.testing.assert_array_equal(layers.Dropout(0.5, deterministic=True).apply({}, x), x)
+  np.testing.assert_array_equal(layers.Dropout(1.0).apply({}, x, rngs={"dropout": jax.random.key(0)}), 0 * x)

@@ -139,8 +139,9 @@ def test_scan_epoch_equals_a_per_step_loop():
     compared += 1
   assert compared == 5 * 2 + 5 * 2 + 6 + 1  # 5 BNs × (mean, var) and (scale, bias), 6 kernels, the output bias
   poses = realistic_poses(32, 7) - 32
+  # hm px: the excluded biases' round-off reaches the outputs (1.5e-4 px seen); lr_gamma 0.6 instead of 0.5 → 0.8 px
   np.testing.assert_allclose(apply.adapt_poses(ours, poses, cfg), apply.adapt_poses(reference, poses, cfg),
-                             atol=1e-4, rtol=1e-5)
+                             atol=5e-4, rtol=1e-5)
 
 
 def test_masked_padding_equals_the_smaller_batch():

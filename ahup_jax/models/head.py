@@ -12,8 +12,8 @@ from ahup_jax.models import initializers, layers
 
 
 # Output phase a ∈ {0, 1} (along each axis) of a stride-2, 4x4, padding-1 transposed conv is a 2-tap conv of the
-# input with kernel taps _PHASE_TAPS[a] at input offsets _PHASE_PADS[a] = (−1, 0) or (0, +1).
-_PHASE_TAPS = ((0, 2), (1, 3))
+# input with kernel taps a and a + 2 (the static slice kernel[a::2]) at input offsets _PHASE_PADS[a] = (−1, 0)
+# or (0, +1).
 _PHASE_PADS = ((1, 0), (0, 1))
 
 
@@ -36,7 +36,7 @@ class Deconv4x4(nn.Module):
     for a in (0, 1):
       cols = []
       for b in (0, 1):
-        taps = kernel[jnp.array(_PHASE_TAPS[a])][:, jnp.array(_PHASE_TAPS[b])].astype(self.dtype)
+        taps = kernel[a::2, b::2].astype(self.dtype)  # [2, 2, C, F]
         cols.append(jax.lax.conv_general_dilated(x, taps, (1, 1), (_PHASE_PADS[a], _PHASE_PADS[b]),
                                                  dimension_numbers=("NHWC", "HWIO", "NHWC")))
       rows.append(jnp.stack(cols, 3))  # [B, h, w, 2 (b), F]

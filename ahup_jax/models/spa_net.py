@@ -6,7 +6,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ahup_jax.models import initializers
+from ahup_jax.models import initializers, layers
 
 
 class SPANet(nn.Module):
@@ -36,7 +36,7 @@ class SPANet(nn.Module):
     def bn_relu_drop(x, name):
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                        name=name)(x, mask=bn_mask)
-      return nn.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
+      return layers.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
 
     x = bn_relu_drop(self._dense(self.hidden, j * 3, "w1")(y.astype(self.dtype)), "batch_norm1")
     for s in range(self.num_blocks):
