@@ -94,6 +94,7 @@ def markdown(r: dict) -> str:
                     f"{t['gflop_per_step']:.1f}", f"{t['achieved_gflops']:.1f}", _pct(t["achieved_gflops"] / conv),
                     _pct(t["achieved_gflops"] / mm), t["step_compiles"], f"{t['memory']['peak'] / GB:.2f}"]
                    for t in r["train_step"]])
+  lines += _profile(r)
   lines += ["## Inference step", "", "`inference.make_eval_step` (G+T, soft-argmax; flip test = a second pass on "
             "the mirrored crop).", ""]
   lines += _table(["backbone", "input", "batch", "flip test", "step (s)", "images/s", "GFLOP/step", "GFLOP/s",
@@ -136,6 +137,25 @@ def markdown(r: dict) -> str:
                   [[t["target"], t["shown"], "—" if t["ratio"] is None else f"{t['ratio']:.2f}", t["status"],
                     t["detail"]] for t in r["targets"]])
   return "\n".join(lines)
+
+
+def _profile(r: dict) -> list[str]:
+  p = r.get("profile")
+  if not p:
+    return []
+  total = p["op_seconds"]
+  lines = [f"### Where the {p['backbone']} {p['input']}² batch {p['batch']} {p['dtype']} step's time goes", "",
+           "`python -m benchmarks.profile`: a jax.profiler trace of one step, each executed HLO op classified by what "
+           "it computes and by its jax source (`op_name` metadata). Shares of the summed op time "
+           f"({total:.2f} s; above the step's wall time where ops overlap on the cores). \"layout copy\" = fusions "
+           "whose output is a transposed layout (for the gradient matmuls/convs), usually fused with BatchNorm's "
+           "backward arithmetic.", ""]
+  lines += _table(["what", "s / step", "share"], [[k, f"{v:.3f}", _pct(v / total)] for k, v in p["by_kind"].items()])
+  lines += _table(["where", "s / step", "share"], [[k, f"{v:.3f}", _pct(v / total)] for k, v in p["by_region"].items()])
+  lines += _table(["slowest ops", "s", "what", "shape", "source"],
+                  [[t["op"], f"{t['seconds']:.3f}", t["kind"], f"`{t['shape'].split('{')[0]}`", t["source"] or "—"]
+                   for t in p["top"]])
+  return lines
 
 
 def _scaling(r: dict) -> list[str]:

@@ -5,8 +5,8 @@
   python -m benchmarks.run_all --only=ceilings,spa_fit   # some instruments; writes under $TMPDIR/ahup_bench_full
 
 Instruments (one script each, runnable alone; shared helpers in benchmarks/timing.py): ceilings (fp32 matmul,
-3x3 conv), train_step, inference (+ SPA head overhead), input_pipeline, spa_fit, scaling (1–8 simulated
-devices), memory (does ResNet-50 256² batch 120 fit 16 / 80 GB). The Targets section compares the figures with
+3x3 conv, dense layer), train_step, profile (op-by-op breakdown of the ResNet-50 step), inference (+ SPA head
+overhead), input_pipeline, spa_fit, scaling (1–8 simulated devices), memory (does ResNet-50 256² batch 120 fit 16 / 80 GB). The Targets section compares the figures with
 issue #10's targets.
 """
 from __future__ import annotations
@@ -24,10 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 
-from benchmarks import ceilings, inference, input_pipeline, memory, report, scaling, spa_fit, train_step  # noqa: E402
+from benchmarks import (ceilings, inference, input_pipeline, memory, profile, report, scaling, spa_fit,  # noqa: E402
+                        train_step)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-INSTRUMENTS = ("ceilings", "train_step", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
+INSTRUMENTS = ("ceilings", "train_step", "profile", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
 
 # Per size: the arguments of each instrument. Train rows: (backbone, input, batch[, dtype]); the first is the feed
 # reference.
@@ -36,6 +37,7 @@ SIZES = {
         "ceilings": dict(matmul_n=2048, conv_batch=32, repeats=10),
         "train_step": dict(rows=[("res18", 96, 18), ("res18", 128, 32), ("res50", 256, 8),
                                  ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
+        "profile": dict(backbone="res50", size=256, batch=8, top=12),
         "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
         "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,
                                num_images=32),
@@ -46,6 +48,7 @@ SIZES = {
     "quick": {
         "ceilings": dict(matmul_n=512, conv_batch=4, repeats=3),
         "train_step": dict(rows=[("res18", 96, 6)], repeats=3, warmup=1),
+        "profile": dict(backbone="res18", size=96, batch=6, top=5),
         "inference": dict(rows=[("res18", 96, 4)], repeats=3, spa=("res18", 96)),
         "input_pipeline": dict(sizes=(96,), image_size=192, batch_size=6, steps=3, warmup_steps=1, num_images=6),
         "spa_fit": dict(num_poses=2048, batch=256, epochs=2),
@@ -74,6 +77,8 @@ def measure(name: str, cfg: dict) -> object:
   if name == "train_step":
     return [train_step.run(*row[:3], dtype=(row[3:] or ("float32",))[0], repeats=cfg["repeats"],
                            warmup=cfg["warmup"]) for row in cfg["rows"]]
+  if name == "profile":
+    return profile.run(**cfg)
   if name == "inference":
     return {"steps": [inference.run(b, s, n, flip, cfg["repeats"]) for b, s, n in cfg["rows"]
                       for flip in (False, True)],
