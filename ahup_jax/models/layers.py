@@ -1,12 +1,13 @@
 """Layers the models share, drop-in for their flax.linen namesakes but cheaper on the hot paths.
 
-`Conv`: `nn.Conv` whose 1x1 kernels run as matrix products. A 1x1 convolution is a matmul over the channel axis; written as `lax.dot_general` its gradients are matmuls
-too, whereas XLA:CPU computes the kernel gradient of a 1x1 `conv_general_dilated` as a convolution over
-transposed copies of the activations (2–4x slower for ResNet-50's 1x1 layers, see BENCHMARKS.md). The
+`Conv`: `nn.Conv` whose 1x1 kernels run as matrix products. A 1x1 convolution is a matmul over the channel axis;
+written as `lax.dot_general` its gradients are matmuls too, whereas XLA:CPU computes the kernel gradient of a 1x1
+`conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
+ResNet-50's 1x1 layers on a 2-core CPU; `python -m benchmarks.profile` shows where a step's time goes). The
 parameters (`kernel` [kh, kw, C_in, C_out]) and the result are those of `nn.Conv`; only the lowering differs.
 
 `Dropout`: `nn.Dropout` drawing only the random bits a mask needs (1 bit per unit at rate 0.5) instead of a
-32-bit uniform per unit; random-number generation was a fifth of the SPA fit's time (BENCHMARKS.md).
+32-bit uniform per unit; generating those uniforms was a fifth of the SPA fit's epoch time on a 2-core CPU.
 """
 from __future__ import annotations
 
