@@ -30,13 +30,13 @@ from benchmarks import (ceilings, inference, input_pipeline, memory, profile, re
 HERE = os.path.dirname(os.path.abspath(__file__))
 INSTRUMENTS = ("ceilings", "train_step", "profile", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
 
-# Per size: the arguments of each instrument. Train rows: (backbone, input, batch[, dtype]); the first is the feed
+# Per size: the arguments of each instrument. Train rows: (backbone, input, batch, dtype); the first is the feed
 # reference.
 SIZES = {
     "full": {
         "ceilings": dict(matmul_n=2048, conv_batch=32, repeats=10),
-        "train_step": dict(rows=[("res18", 96, 18), ("res18", 128, 32), ("res50", 256, 8),
-                                 ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
+        "train_step": dict(rows=[("res18", 96, 18, "float32"), ("res18", 128, 32, "float32"),
+                                 ("res50", 256, 8, "float32"), ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
         "profile": dict(backbone="res50", size=256, batch=8, top=12),
         "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
         "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,
@@ -47,7 +47,7 @@ SIZES = {
     },
     "quick": {
         "ceilings": dict(matmul_n=512, conv_batch=4, repeats=3),
-        "train_step": dict(rows=[("res18", 96, 6)], repeats=3, warmup=1),
+        "train_step": dict(rows=[("res18", 96, 6, "float32")], repeats=3, warmup=1),
         "profile": dict(backbone="res18", size=96, batch=6, top=5),
         "inference": dict(rows=[("res18", 96, 4)], repeats=3, spa=("res18", 96)),
         "input_pipeline": dict(sizes=(96,), image_size=192, batch_size=6, steps=3, warmup_steps=1, num_images=6),
@@ -75,8 +75,8 @@ def measure(name: str, cfg: dict) -> object:
   if name == "ceilings":
     return ceilings.run(**cfg)
   if name == "train_step":
-    return [train_step.run(*row[:3], dtype=(row[3:] or ("float32",))[0], repeats=cfg["repeats"],
-                           warmup=cfg["warmup"]) for row in cfg["rows"]]
+    return [train_step.run(b, s, n, dtype=dtype, repeats=cfg["repeats"], warmup=cfg["warmup"])
+            for b, s, n, dtype in cfg["rows"]]
   if name == "profile":
     return profile.run(**cfg)
   if name == "inference":
@@ -136,7 +136,7 @@ def main() -> None:
     results[name] = measure(name, SIZES[size][name])
     print(f"[bench] {name}: {time.perf_counter() - tick:.0f} s", file=sys.stderr, flush=True)
   results["meta"]["seconds"] = time.perf_counter() - start
-  results["feed"] = feed_ratio(results, tuple(SIZES[size]["train_step"]["rows"][0]))
+  results["feed"] = feed_ratio(results, SIZES[size]["train_step"]["rows"][0][:3])
   if "ceilings" in results:
     results["targets"] = report.targets(results)
   with open(json_path, "w") as f:
