@@ -203,6 +203,12 @@ def nhwc(x: torch.Tensor) -> np.ndarray:
   return x.detach().numpy().transpose(0, 2, 3, 1)
 
 
+def channels_last(heatmaps: torch.Tensor) -> np.ndarray:
+  """HeadNet's [B, J·D, H, W] output as VolumetricHead's logits [B, H, W, J, D]."""
+  b, _, h, w = heatmaps.shape
+  return heatmaps.detach().numpy().reshape(b, J, DEPTH, h, w).transpose(0, 3, 4, 1, 2)
+
+
 def images(seed=0):
   torch.manual_seed(seed)
   return torch.randn(2, 3, 64, 64) * 50  # the un-scaled ImageNet-normalised range of SPEC §2.1
@@ -250,7 +256,7 @@ def test_official_saa_checkpoint_res50_sa(tmp_path):
   ours_features = apply(backbone, variables, "G", nhwc(x))
   assert_close(ours_features, nhwc(features), "features")
   ours_heatmaps = apply(head, variables, "T", ours_features)
-  assert_close(ours_heatmaps, heatmaps.reshape(2, J, DEPTH, 16, 16).numpy(), "heatmaps")
+  assert_close(ours_heatmaps, channels_last(heatmaps), "heatmaps")
   assert_close(models.soft_argmax(ours_heatmaps), soft_argmax_reference(heatmaps), "soft-argmax coordinates")
   disc = models.build_discriminator(config.model, config.adapt)
   assert_close(apply(disc, variables, "D", ours_features), nhwc(scores), "D scores")
@@ -277,8 +283,7 @@ def test_per_network_files_res18_dataparallel_c1(tmp_path):
   backbone, head = models.build_pose_net(config.model)
   ours_features = apply(backbone, variables, "G", nhwc(x))
   assert_close(ours_features, nhwc(features), "features")
-  assert_close(apply(head, variables, "T", ours_features), heatmaps.reshape(2, J, DEPTH, 16, 16).numpy(),
-               "heatmaps")
+  assert_close(apply(head, variables, "T", ours_features), channels_last(heatmaps), "heatmaps")
   config.eval.flip_test = False  # the evaluation's predict function, as `--mode=eval --export_dir` runs it
   coords = jax.jit(inference.make_predict_fn(config))(variables, {"image": jnp.asarray(nhwc(x))})
   assert_close(coords, soft_argmax_reference(heatmaps), "soft-argmax coordinates")

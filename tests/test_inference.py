@@ -103,7 +103,8 @@ def test_spa_head_is_applied_to_the_flip_averaged_pose(variables, images, mode):
   spa_vars = spa.init(jax.random.key(4), jnp.zeros((2, 17, 3)), train=False)
   base = _predict(True)(variables, {"image": images})
   adapted = _predict(True, mode)({**variables, "spa": spa_vars}, {"image": images})
-  np.testing.assert_allclose(adapted, spa.apply(spa_vars, base, train=False), atol=1e-5)
+  # Two compiled programs round differently; the untrained f amplifies that to ~1e-5 of its ±50 hm outputs.
+  np.testing.assert_allclose(adapted, spa.apply(spa_vars, base, train=False), rtol=1e-5, atol=1e-5)
   # A zero last layer makes f(y) = 0: mode 2 (y + f(y)) returns the pose itself, mode 1 (f(y)) zeros.
   params = dict(spa_vars["params"], w2=jax.tree.map(jnp.zeros_like, spa_vars["params"]["w2"]))
   silent = _predict(True, mode)({**variables, "spa": {**spa_vars, "params": params}}, {"image": images})

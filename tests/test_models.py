@@ -29,7 +29,7 @@ def test_pose_net_shapes(backbone, size):
   assert feats.shape == (2, size // 32, size // 32, models.feature_channels(backbone))
   t_vars = jax.eval_shape(lambda f: t.init(jax.random.key(0), f, train=False), feats)
   logits = jax.eval_shape(lambda v, f: t.apply(v, f, train=False), t_vars, feats)
-  assert logits.shape == (2, 17, size // 4, size // 4, size // 4)
+  assert logits.shape == (2, size // 4, size // 4, 17, size // 4)  # [B, H, W, J, D]
 
 
 def test_small_forward_runs_and_is_finite():
@@ -49,11 +49,11 @@ def test_transposed_conv_doubles_spatial_size_exactly():
   for h, w in [(1, 1), (2, 3), (8, 8)]:
     f = jnp.ones((1, h, w, 16))
     v = head.init(jax.random.key(0), f, train=False)
-    assert head.apply(v, f, train=False).shape == (1, 2, 4, 8 * h, 8 * w)
+    assert head.apply(v, f, train=False).shape == (1, 8 * h, 8 * w, 2, 4)
 
 
 def test_head_channel_layout_is_joint_major():
-  """Final-conv channel c = j*D + k must land at logits[:, j, k] (SPEC §2.3)."""
+  """Final-conv channel c = j*D + k must land at logits[..., j, k] (SPEC §2.3)."""
   head = models.VolumetricHead(num_joints=3, depth_bins=4, channels=8)
   f = jnp.ones((1, 1, 1, 5))
   v = head.init(jax.random.key(0), f, train=False)
@@ -63,7 +63,7 @@ def test_head_channel_layout_is_joint_major():
   params = jax.tree.map(lambda x: x, v["params"])
   params["final_layer"] = {"kernel": jnp.zeros_like(params["final_layer"]["kernel"]), "bias": jnp.asarray(bias)}
   out = head.apply({"params": params, "batch_stats": v["batch_stats"]}, f, train=False)
-  assert float(out[0, j, k].min()) == 7.0
+  assert float(out[0, :, :, j, k].min()) == 7.0
   assert float(jnp.abs(out).sum()) == pytest.approx(7.0 * 8 * 8)
 
 
@@ -74,12 +74,18 @@ def test_soft_argmax_delta_returns_exact_index():
   for bi, row in enumerate(spots):
     for ji, (k, v, u) in enumerate(row):
       logits[bi, ji, k, v, u] = 100.0
-  coords = np.asarray(models.soft_argmax(jnp.asarray(logits)))
+  coords = np.asarray(models.soft_argmax(channels_last(logits)))
   expected = np.array([[(u, v, k) for (k, v, u) in row] for row in spots], np.float32)
   np.testing.assert_allclose(coords, expected, atol=1e-4)
 
 
+def channels_last(volume):
+  """The official heatmap volume [B, J, D, H, W] in VolumetricHead's layout [B, H, W, J, D]."""
+  return jnp.transpose(jnp.asarray(volume), (0, 3, 4, 1, 2))
+
+
 def _soft_argmax_reference(logits: np.ndarray) -> np.ndarray:
+  """[B, J, D, H, W] → [B, J, 3] in float64, straight from the definition (one softmax over D·H·W per joint)."""
   x = logits.astype(np.float64)
   b, j, d, h, w = x.shape
   flat = x.reshape(b, j, -1)
@@ -92,9 +98,10 @@ def _soft_argmax_reference(logits: np.ndarray) -> np.ndarray:
 
 
 def test_soft_argmax_matches_float64_reference_and_shift_invariance():
-  logits = 3.0 * jax.random.normal(jax.random.key(0), (2, 4, 8, 9, 10))
+  volume = 3.0 * jax.random.normal(jax.random.key(0), (2, 4, 8, 9, 10))  # [B, J, D, H, W], all sides distinct
+  logits = channels_last(volume)
   ours = np.asarray(models.soft_argmax(logits))
-  np.testing.assert_allclose(ours, _soft_argmax_reference(np.asarray(logits)), atol=1e-5)
+  np.testing.assert_allclose(ours, _soft_argmax_reference(np.asarray(volume)), atol=1e-5)
   shifted = np.asarray(models.soft_argmax(logits + 123.0))
   np.testing.assert_allclose(shifted, ours, atol=1e-4)
   # bf16 input is still reduced in float32
