@@ -201,10 +201,11 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
   np.testing.assert_allclose(ours, reference.apply(variables, x), atol=1e-5)
 
 
+@pytest.mark.parametrize("features", [3, 8])  # fewer / more output than input channels: both kernel-gradient forms
 @pytest.mark.parametrize("kernel,strides,padding,size", [
     ((1, 1), (1, 1), "SAME", 6), ((1, 1), (2, 2), "SAME", 7), ((1, 1), (2, 2), "VALID", 6),
     ((1, 1), (1, 1), 0, 5), ((3, 3), (2, 2), 1, 7), ((1, 1), (1, 1), 1, 5)])
-def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size):
+def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, features):
   """layers.Conv (1x1 kernels as a dot) = nn.Conv: same parameter tree, outputs and gradients, any stride/size.
 
   Padded 1x1 and 3x3 kernels take lax.conv_general_dilated unchanged.
@@ -212,8 +213,8 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size):
   from flax import linen as nn
   from ahup_jax.models import layers
   x = jax.random.normal(jax.random.key(0), (2, size, size, 5))
-  reference = nn.Conv(3, kernel, strides, padding=padding)
-  ours = layers.Conv(3, kernel, strides, padding=padding)
+  reference = nn.Conv(features, kernel, strides, padding=padding)
+  ours = layers.Conv(features, kernel, strides, padding=padding)
   variables = reference.init(jax.random.key(1), x)
   assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, variables)
 

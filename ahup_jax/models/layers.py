@@ -3,7 +3,8 @@
 `Conv`: `nn.Conv` whose 1x1 kernels run as matrix products. A 1x1 convolution is a matmul over the channel axis;
 written as `lax.dot_general` its gradients are matmuls too, whereas XLA:CPU computes the kernel gradient of a 1x1
 `conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
-ResNet-50's 1x1 layers on a 2-core CPU; `python -m benchmarks.profile` shows where a step's time goes). The
+ResNet-50's 1x1 layers on a 2-core CPU; `python -m benchmarks.profile` shows where a step's time goes). The kernel
+gradient is written out (`pointwise`) so that the matmul transposes the thinner of its two operands. The
 parameters (`kernel` [kh, kw, C_in, C_out]) and the result are those of `nn.Conv`; only the lowering differs.
 
 `Dropout`: `nn.Dropout` drawing only the random bits a mask needs (1 bit per unit at rate 0.5) instead of a
@@ -47,8 +48,41 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   sh, sw = window_strides
   if (sh, sw) != (1, 1):
     lhs = lhs[:, ::sh, ::sw]
-  return jax.lax.dot_general(lhs, rhs[0, 0], (((3,), (0,)), ((), ())), precision=precision,
-                             preferred_element_type=preferred_element_type)
+  if precision is not None or preferred_element_type is not None:
+    return jax.lax.dot_general(lhs, rhs[0, 0], _OVER_CHANNELS, precision=precision,
+                               preferred_element_type=preferred_element_type)
+  return pointwise(lhs, rhs[0, 0])
+
+
+_OVER_CHANNELS = (((3,), (0,)), ((), ()))
+_OVER_POSITIONS = (((0, 1, 2), (0, 1, 2)), ((), ()))
+
+
+@jax.custom_vjp
+def pointwise(x, kernel):
+  """x [B, H, W, C_in] @ kernel [C_in, C_out] → [B, H, W, C_out]; the gradients are the usual two matmuls."""
+  return jax.lax.dot_general(x, kernel, _OVER_CHANNELS)
+
+
+def _pointwise_fwd(x, kernel):
+  return pointwise(x, kernel), (x, kernel)
+
+
+def _pointwise_bwd(residuals, grad):
+  """∂L/∂x = g·Kᵀ; ∂L/∂K = Σ over positions of xᵀ·g. The kernel gradient contracts both operands over their major
+  (position) axes, so the matmul needs one of them transposed, and XLA:CPU transposes the left one: putting the
+  operand with fewer channels on the left copies less (JAX's own rule puts g there, e.g. 4x the bytes of x for
+  the head's 256 → 17·64 final layer, whose fwd + bwd then took 2.5x as long on a 2-core CPU)."""
+  x, kernel = residuals
+  x_grad = jax.lax.dot_general(grad, kernel, (((3,), (1,)), ((), ())))
+  if x.shape[-1] <= grad.shape[-1]:
+    kernel_grad = jax.lax.dot_general(x, grad, _OVER_POSITIONS)
+  else:
+    kernel_grad = jax.lax.dot_general(grad, x, _OVER_POSITIONS).T
+  return x_grad.astype(x.dtype), kernel_grad.astype(kernel.dtype)
+
+
+pointwise.defvjp(_pointwise_fwd, _pointwise_bwd)
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
