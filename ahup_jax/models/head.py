@@ -22,7 +22,8 @@ class Deconv4x4(nn.Module):
 
   Same parameter as `nn.ConvTranspose(features, (4, 4), strides=2, padding=((2, 2), (2, 2)))` (kernel
   [4, 4, C, features], a plain conv over the zero-dilated input), computed as four 2x2 convs — one per output
-  phase — interleaved: the same multiply-adds without the zero-dilated input, whose gradients are slow on CPU.
+  phase (`layers.conv`) — interleaved: the same multiply-adds without the zero-dilated input, whose gradients are
+  slow on CPU.
   """
   features: int
   dtype: Any = jnp.float32
@@ -37,8 +38,7 @@ class Deconv4x4(nn.Module):
       cols = []
       for b in (0, 1):
         taps = kernel[a::2, b::2].astype(self.dtype)  # [2, 2, C, F]
-        cols.append(jax.lax.conv_general_dilated(x, taps, (1, 1), (_PHASE_PADS[a], _PHASE_PADS[b]),
-                                                 dimension_numbers=("NHWC", "HWIO", "NHWC")))
+        cols.append(layers.conv(x, taps, (1, 1), (_PHASE_PADS[a], _PHASE_PADS[b])))
       rows.append(jnp.stack(cols, 3))  # [B, h, w, 2 (b), F]
     y = jnp.stack(rows, 2)  # [B, h, 2 (a), w, 2 (b), F]
     b_, h, _, w, _, f = y.shape

@@ -1,11 +1,12 @@
 """Layers the models share, drop-in for their flax.linen namesakes but cheaper on the hot paths.
 
-`Conv`: `nn.Conv` whose 1x1 kernels run as matrix products. A 1x1 convolution is a matmul over the channel axis;
-written as `lax.dot_general` its gradients are matmuls too, whereas XLA:CPU computes the kernel gradient of a 1x1
-`conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
-ResNet-50's 1x1 layers on a 2-core CPU; `python -m benchmarks.profile` shows where a step's time goes). The kernel
-gradient is written out (`pointwise`) so that the matmul transposes the thinner of its two operands. The
-parameters (`kernel` [kh, kw, C_in, C_out]) and the result are those of `nn.Conv`; only the lowering differs.
+`Conv`: `nn.Conv` with the same parameters (`kernel` [kh, kw, C_in, C_out]) and results, lowered for speed:
+- 1x1 kernels run as matrix products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1
+  `conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
+  ResNet-50's 1x1 layers on a 2-core CPU); the written-out kernel gradient also lets the matmul transpose the
+  thinner of its two operands.
+- larger kernels on large planes take their kernel gradient as one matmul per kernel tap on CPU (`conv`), where
+  XLA:CPU's kernel-gradient convolutions are slowest. `python -m benchmarks.profile` shows where a step's time goes.
 
 `Dropout`: `nn.Dropout` drawing only the random bits a mask needs (1 bit per unit at rate 0.5) instead of a
 32-bit uniform per unit; generating those uniforms was a fifth of the SPA fit's epoch time on a 2-core CPU.
@@ -18,44 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-
-def _is_pointwise(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
-                  batch_group_count) -> bool:
-  """Whether the convolution is an NHWC x HWIO 1x1 kernel without padding, dilation or groups."""
-  if lhs.ndim != 4 or rhs.shape[:2] != (1, 1) or feature_group_count != 1 or batch_group_count != 1:
-    return False
-  nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-  if jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc:
-    return False
-  unpadded = padding in ("SAME", "VALID") or all(tuple(p) == (0, 0) for p in padding)  # 1x1 SAME pads 0
-  return unpadded and all(d == 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-
-
-def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                         dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
-                         preferred_element_type=None):
-  """`lax.conv_general_dilated`, except an NHWC x HWIO 1x1 kernel without padding or dilation: a dot.
-
-  lhs [B, H, W, C_in], rhs [1, 1, C_in, C_out] → [B, ⌈H/s⌉, ⌈W/s⌉, C_out] (stride s = a strided slice first).
-  """
-  if not _is_pointwise(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
-                       batch_group_count):
-    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
-                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-                                        feature_group_count=feature_group_count,
-                                        batch_group_count=batch_group_count, precision=precision,
-                                        preferred_element_type=preferred_element_type)
-  sh, sw = window_strides
-  if (sh, sw) != (1, 1):
-    lhs = lhs[:, ::sh, ::sw]
-  if precision is not None or preferred_element_type is not None:
-    return jax.lax.dot_general(lhs, rhs[0, 0], _OVER_CHANNELS, precision=precision,
-                               preferred_element_type=preferred_element_type)
-  return pointwise(lhs, rhs[0, 0])
-
-
-_OVER_CHANNELS = (((3,), (0,)), ((), ()))
-_OVER_POSITIONS = (((0, 1, 2), (0, 1, 2)), ((), ()))
+_NHWC = ("NHWC", "HWIO", "NHWC")
+_OVER_CHANNELS = (((3,), (0,)), ((), ()))  # dot_general: [B, H, W, C] x [C, F]
+_OVER_POSITIONS = (((0, 1, 2), (0, 1, 2)), ((), ()))  # dot_general: [B, H, W, C] x [B, H, W, F] → [C, F]
 
 
 @jax.custom_vjp
@@ -83,6 +49,106 @@ def _pointwise_bwd(residuals, grad):
 
 
 pointwise.defvjp(_pointwise_fwd, _pointwise_bwd)
+
+
+def _conv(lhs, rhs, strides, pads):
+  return jax.lax.conv_general_dilated(lhs, rhs, strides, pads, dimension_numbers=_NHWC)
+
+
+def _kernel_grad_by_taps(lhs, grad, kernel_hw, strides, pads):
+  """∂L/∂kernel [kh, kw, C_in, C_out] of an NHWC conv as one matmul per kernel tap: ∂L/∂out [B, ho, wo, C_out]
+  contracted over B, ho, wo with the window of the padded input that tap (i, j) multiplies, [B, ho, wo, C_in].
+  ∂L/∂out is the left operand of every tap, so XLA:CPU transposes it once for all of them. (Products with the zero
+  padding are computed too: slicing them off per tap made ∂L/∂out a different operand per tap, and slower.)"""
+  (kh, kw), (sh, sw), (ho, wo) = kernel_hw, strides, grad.shape[1:3]
+  padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
+  taps = [[jax.lax.dot_general(grad, padded[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw],
+                               _OVER_POSITIONS) for j in range(kw)] for i in range(kh)]  # each [C_out, C_in]
+  return jnp.swapaxes(jnp.stack([jnp.stack(row) for row in taps]), 2, 3)
+
+
+def _kernel_grad_by_transpose(lhs, grad, kernel, strides, pads):
+  """∂L/∂kernel as XLA derives it (the convolution's own transpose)."""
+  return jax.linear_transpose(lambda w: _conv(lhs, w, strides, pads), kernel)(grad)[0]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_tapwise_kernel_grad(lhs, rhs, strides, pads):
+  """NHWC x HWIO convolution (pads ((top, bottom), (left, right))) whose kernel gradient is computed on CPU as one
+  matmul per kernel tap (`_kernel_grad_by_taps`); on other platforms, and for the input gradient, as XLA derives it.
+  XLA:CPU runs the kernel-gradient convolutions of ResNet's 64² and 32² layers and of the head's deconvolution
+  phases at 40–60 GFLOP/s, the per-tap matmuls at 55–140 (2-core CPU, `benchmarks/profile.py`).
+  """
+  return _conv(lhs, rhs, strides, pads)
+
+
+def _conv_fwd(lhs, rhs, strides, pads):
+  return _conv(lhs, rhs, strides, pads), (lhs, rhs)
+
+
+def _conv_bwd(strides, pads, residuals, grad):
+  lhs, rhs = residuals
+  input_grad = jax.linear_transpose(lambda x: _conv(x, rhs, strides, pads), lhs)(grad)[0]
+  kernel_grad = jax.lax.platform_dependent(
+      lhs, grad, rhs, cpu=lambda x, g, w: _kernel_grad_by_taps(x, g, w.shape[:2], strides, pads),
+      default=lambda x, g, w: _kernel_grad_by_transpose(x, g, w, strides, pads))
+  return input_grad, kernel_grad.astype(rhs.dtype)
+
+
+conv_tapwise_kernel_grad.defvjp(_conv_fwd, _conv_bwd)
+
+# Output planes from which the per-tap kernel gradient is used: at 32² and more (ResNet-50 256²'s layer1, layer2, last
+# deconvolution) XLA:CPU's kernel-gradient convolution measured 1.4–3x slower than the per-tap matmuls; at 16² and
+# below about as fast, and the per-tap form also multiplies the zero padding (5 % more FLOPs for ResNet-18 96²).
+TAPWISE_MIN_POSITIONS = 32 * 32
+
+
+def conv(lhs, rhs, strides, pads):
+  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)): `conv_tapwise_kernel_grad` when the output
+  plane has at least `TAPWISE_MIN_POSITIONS` positions, else `lax.conv_general_dilated`."""
+  out_hw = [(size + sum(pad) - k) // s + 1 for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides)]
+  if out_hw[0] * out_hw[1] >= TAPWISE_MIN_POSITIONS:
+    return conv_tapwise_kernel_grad(lhs, rhs, tuple(strides), tuple(pads))
+  return _conv(lhs, rhs, strides, pads)
+
+
+def _rewritable_pads(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                     feature_group_count, batch_group_count, precision, preferred_element_type):
+  """((top, bottom), (left, right)) of an NHWC x HWIO conv without dilation, groups or precision requests; None
+  for any other convolution (those stay `lax.conv_general_dilated`)."""
+  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or precision is not None
+      or preferred_element_type is not None or any(d != 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+      or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+      != jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)):
+    return None
+  if isinstance(padding, str):
+    return tuple(jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding))
+  pads = tuple((int(low), int(high)) for low, high in padding)
+  return pads if min(p for pair in pads for p in pair) >= 0 else None
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                         preferred_element_type=None):
+  """`lax.conv_general_dilated`; an NHWC x HWIO kernel without dilation, groups or precision requests runs as
+  `pointwise` when it is 1x1 and unpadded, else as `conv`.
+
+  lhs [B, H, W, C_in], rhs [kh, kw, C_in, C_out] → [B, ho, wo, C_out] (a 1x1 stride s: a strided slice first).
+  """
+  pads = _rewritable_pads(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                          feature_group_count, batch_group_count, precision, preferred_element_type)
+  if pads is None:
+    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+                                        feature_group_count=feature_group_count,
+                                        batch_group_count=batch_group_count, precision=precision,
+                                        preferred_element_type=preferred_element_type)
+  if rhs.shape[:2] != (1, 1) or any(pads[0] + pads[1]):
+    return conv(lhs, rhs, tuple(window_strides), pads)
+  sh, sw = window_strides
+  if (sh, sw) != (1, 1):
+    lhs = lhs[:, ::sh, ::sw]
+  return pointwise(lhs, rhs[0, 0])
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
