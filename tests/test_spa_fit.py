@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from ahup_jax import models, skeleton
@@ -142,6 +143,18 @@ def test_scan_epoch_equals_a_per_step_loop():
   # hm px: the excluded biases' round-off reaches the outputs (1.5e-4 px seen); lr_gamma 0.6 instead of 0.5 → 0.8 px
   np.testing.assert_allclose(apply.adapt_poses(ours, poses, cfg), apply.adapt_poses(reference, poses, cfg),
                              atol=5e-4, rtol=1e-5)
+
+
+def test_clip_by_global_norm_equals_optax():
+  """fit.clip_by_global_norm = optax.clip_by_global_norm: unchanged below the threshold, rescaled to it above."""
+  grads = {"a": jnp.arange(6.0).reshape(2, 3), "b": jnp.array([-2.0, 0.5])}
+  norm = float(optax.global_norm(grads))
+  for max_norm in (norm * 2, norm / 3):
+    ours, _ = fit.clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
+    expected, _ = optax.clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ours, expected)
+    assert float(optax.global_norm(ours)) == pytest.approx(min(norm, max_norm), rel=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, fit.clip_by_global_norm(norm * 2).update(grads, None)[0], grads)
 
 
 def test_masked_padding_equals_the_smaller_batch():

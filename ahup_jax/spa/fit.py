@@ -32,13 +32,28 @@ from ahup_jax.spa.descriptor import skeletal_descriptor
 SOURCE_LABEL, TARGET_LABEL = 1.0, 0.0  # D's labels (SPEC §7.4)
 
 
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+  """`optax.clip_by_global_norm` as one scalar factor min(1, max_norm / ‖g‖) on every gradient.
+
+  The factor fuses into Adam's moment updates; optax's select(‖g‖ < max_norm, g, g / ‖g‖ · max_norm) made XLA
+  write the clipped copy of all 4.3 M gradients in every step first (~3 % of an SPA epoch on a 2-core CPU).
+  Identical results while ‖g‖ < max_norm; otherwise equal up to float rounding.
+  """
+  def update(grads, state, params=None):
+    del params
+    factor = jnp.minimum(1.0, max_norm / optax.global_norm(grads))
+    return jax.tree.map(lambda g: g * factor.astype(g.dtype), grads), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(spa_cfg: ml_collections.ConfigDict, steps_per_epoch: int,
                    clip: bool = True) -> optax.GradientTransformation:
   """Adam (0.9, 0.999), lr·γ^epoch, optional global-norm clipping (SPEC §7.4; D: `clip=False`)."""
   schedule = optax.exponential_decay(spa_cfg.lr, steps_per_epoch, spa_cfg.lr_gamma, staircase=True)
   adam = optax.adam(schedule, b1=0.9, b2=0.999, eps=1e-8)
   if clip and spa_cfg.clip_grad_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(spa_cfg.clip_grad_norm), adam)
+    return optax.chain(clip_by_global_norm(spa_cfg.clip_grad_norm), adam)
   return adam
 
 
