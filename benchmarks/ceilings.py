@@ -24,7 +24,18 @@ def matmul(n: int = 2048, repeats: int = timing.REPEATS) -> dict:
   return {"shape": f"{n}x{n} @ {n}x{n}", "step_s": t.median_s, "gflops": timing.gflops(2 * n**3, t.median_s)}
 
 
-def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int = timing.REPEATS) -> dict:
+def matmul_gflops(n: int = 2048, repeats: int = timing.REPEATS) -> float:
+  """The matmul ceiling's GFLOP/s alone (what the SPA fit's figure is divided by)."""
+  return matmul(n, repeats)["gflops"]
+
+
+def conv3x3_forward_gflops(batch: int = 32, repeats: int = timing.REPEATS) -> float:
+  """The 3x3-conv forward ceiling's GFLOP/s alone (what the train steps' figures are divided by)."""
+  return conv3x3(batch, passes=("forward",), repeats=repeats)["gflops"]
+
+
+def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int = timing.REPEATS,
+            passes: tuple[str, ...] = ("forward", "grad_input", "grad_kernel")) -> dict:
   """GFLOP/s of a stride-1 'SAME' 3x3 conv, NHWC [batch, side, side, C] → C (2·9·C²·batch·side² FLOPs), and of
   its two gradients (w.r.t. the input and the kernel, the same FLOPs each): a training step's convs run as all three.
   """
@@ -37,12 +48,13 @@ def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int =
   flops = 2 * 9 * channels**2 * batch * side**2
   kernels = {"forward": conv, "grad_input": jax.grad(lambda x, w: conv(x, w).sum()),
              "grad_kernel": jax.grad(lambda x, w: conv(x, w).sum(), argnums=1)}
-  seconds = {name: timing.timed(jax.jit(fn), x, w, repeats=repeats)[0].median_s for name, fn in kernels.items()}
+  seconds = {name: timing.timed(jax.jit(kernels[name]), x, w, repeats=repeats)[0].median_s for name in passes}
   per_kernel = {name: timing.gflops(flops, t) for name, t in seconds.items()}
-  return {"shape": f"{batch}x{side}x{side}x{channels} * 3x3x{channels}x{channels}", "step_s": seconds["forward"],
-          "gflops": per_kernel["forward"], "gflops_by_pass": per_kernel,
-          # forward + both gradients, equal FLOPs each: the rate a conv-bound training step could reach
-          "training_gflops": 3 * flops / sum(seconds.values()) / 1e9}
+  result = {"shape": f"{batch}x{side}x{side}x{channels} * 3x3x{channels}x{channels}", "step_s": seconds["forward"],
+            "gflops": per_kernel["forward"], "gflops_by_pass": per_kernel}
+  if len(passes) == 3:  # forward + both gradients, equal FLOPs each: the rate a conv-bound training step could reach
+    result["training_gflops"] = 3 * flops / sum(seconds.values()) / 1e9
+  return result
 
 
 def dense_layer(batch: int = 256, width: int = 1024, calls: int = 16, repeats: int = timing.REPEATS) -> dict:

@@ -15,6 +15,18 @@ def _pct(x: float) -> str:
   return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}" if x >= 0.01 else f"{x:.3%}"
 
 
+def beside(row: dict, run_start: float) -> float:
+  """The ceiling (GFLOP/s) a row is divided by: the mean of the two measured just before and after it
+  (`timing.bracketed`), or the run-start ceiling for results that lack them."""
+  around = row.get("ceiling_gflops")
+  return sum(around) / len(around) if around else run_start
+
+
+def _around(row: dict) -> str:
+  around = row.get("ceiling_gflops")
+  return "–".join(f"{x:.0f}" for x in around) if around else "—"
+
+
 def train_row_for_target(results: dict) -> dict | None:
   """The ResNet-50 256² fp32 train-step row the conv-ceiling target is about, if measured."""
   for row in results.get("train_step", []):
@@ -35,16 +47,20 @@ def targets(r: dict) -> list[dict]:
                 "shown": "—" if measured is None else shown or f"{measured:.2f}"})
 
   res50 = train_row_for_target(r)
-  fraction = res50 and res50["achieved_gflops"] / c["conv3x3"]["gflops"]
+  conv = res50 and beside(res50, c["conv3x3"]["gflops"])
+  fraction = res50 and res50["achieved_gflops"] / conv
   add("train step ≥ 60 % of the 3x3-conv ceiling (ResNet-50 256², fp32)", 0.60, fraction,
-      res50 and f"{res50['achieved_gflops']:.1f} of {c['conv3x3']['gflops']:.1f} GFLOP/s (batch {res50['batch']})"
+      res50 and f"{res50['achieved_gflops']:.1f} of {conv:.1f} GFLOP/s (batch {res50['batch']}; conv ceiling "
+                f"{_around(res50)} just before and after the row, {c['conv3x3']['gflops']:.1f} at the run's start)"
                 + (f"; {res50['achieved_gflops'] / c['conv3x3']['training_gflops']:.0%} of the forward+gradient conv "
                    f"ceiling {c['conv3x3']['training_gflops']:.1f}" if "training_gflops" in c["conv3x3"] else ""),
       fraction and _pct(fraction))
   spa = r.get("spa_fit")
-  fraction = spa and spa["achieved_gflops"] / c["matmul"]["gflops"]
+  matmul = spa and beside(spa, c["matmul"]["gflops"])
+  fraction = spa and spa["achieved_gflops"] / matmul
   add("SPA fit ≥ 70 % of the matmul ceiling", 0.70, fraction,
-      spa and f"{spa['achieved_gflops']:.1f} of {c['matmul']['gflops']:.1f} GFLOP/s (N = {spa['num_poses']})"
+      spa and f"{spa['achieved_gflops']:.1f} of {matmul:.1f} GFLOP/s (N = {spa['num_poses']}; matmul ceiling "
+              f"{_around(spa)} just before and after the fit, {c['matmul']['gflops']:.1f} at the run's start)"
               + (f"; {spa['achieved_gflops'] / c['dense']['training_gflops']:.0%} of the dense-layer training "
                  f"ceiling {c['dense']['training_gflops']:.1f}" if "dense" in c else ""),
       fraction and _pct(fraction))
@@ -86,13 +102,16 @@ def markdown(r: dict) -> str:
               f"{dense['grad_kernel']:.1f} GFLOP/s; all three (what a matmul-bound MLP training step can reach) "
               f"{c['dense']['training_gflops']:.1f} GFLOP/s.", ""]
   lines += ["## SAA train step", "", "The trainer's jitted step (`sharding.jit_train_step`, state donated and "
-            "threaded through); the z-supervision switch happens inside the timed calls.", ""]
+            "threaded through); the z-supervision switch happens inside the timed calls. \"of conv ceiling\" divides by "
+            "the mean of the 3x3-conv forward ceiling measured just before and just after the row (next column): the "
+            "machine's speed drifts between minutes.", ""]
   lines += _table(["backbone", "input", "batch", "D", "dtype", "step (s)", "images/s", "GFLOP/step",
-                   "GFLOP/s", "of conv ceiling", "of matmul ceiling", "compiles", "peak memory (GB)"],
+                   "GFLOP/s", "conv ceiling before–after", "of conv ceiling", "compiles", "peak memory (GB)"],
                   [[t["backbone"], f"{t['input']}²", t["batch"], t["mode_D"], t["dtype"],
                     f"{t['step_s']:.3f} [{t['min_s']:.3f}–{t['max_s']:.3f}]", f"{t['images_per_s']:.1f}",
-                    f"{t['gflop_per_step']:.1f}", f"{t['achieved_gflops']:.1f}", _pct(t["achieved_gflops"] / conv),
-                    _pct(t["achieved_gflops"] / mm), t["step_compiles"], f"{t['memory']['peak'] / GB:.2f}"]
+                    f"{t['gflop_per_step']:.1f}", f"{t['achieved_gflops']:.1f}", _around(t),
+                    _pct(t["achieved_gflops"] / beside(t, conv)), t["step_compiles"],
+                    f"{t['memory']['peak'] / GB:.2f}"]
                    for t in r["train_step"]])
   lines += _profile(r)
   lines += ["## Inference step", "", "`inference.make_eval_step` (G+T, soft-argmax; flip test = a second pass on "
@@ -121,13 +140,14 @@ def markdown(r: dict) -> str:
   f = r["spa_fit"]
   lines += ["## SPA fit", "", f"`spa.fit.make_trainer`'s compiled epoch, batch {f['batch']}, timed after "
             "compilation; FLOPs = the epoch program + (steps − 1) × a one-step program "
-            "(XLA counts a scan body once).", ""]
+            "(XLA counts a scan body once). \"of matmul ceiling\" divides by the mean of the matmul ceiling measured "
+            "just before and just after the fit.", ""]
   dense_training = c.get("dense", {}).get("training_gflops")
   lines += _table(["poses", "steps/epoch", "epoch (s)", "70 epochs on 100k (min)", "GFLOP/epoch", "GFLOP/s",
-                   "of matmul ceiling", "of dense-layer training ceiling"],
+                   "matmul ceiling before–after", "of matmul ceiling", "of dense-layer training ceiling"],
                   [[f["num_poses"], f["steps_per_epoch"], f"{f['epoch_s']:.2f}",
                     f"{f['estimated_70_epochs_100k_s'] / 60:.1f}", f"{f['gflop_per_epoch']:.0f}",
-                    f"{f['achieved_gflops']:.1f}", _pct(f["achieved_gflops"] / mm),
+                    f"{f['achieved_gflops']:.1f}", _around(f), _pct(f["achieved_gflops"] / beside(f, mm)),
                     _pct(f["achieved_gflops"] / dense_training) if dense_training else "—"]])
   lines += _scaling(r) + _memory(r)
   lines += ["## Targets", ""]

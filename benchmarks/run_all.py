@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import jax  # noqa: E402
 
 from benchmarks import (ceilings, inference, input_pipeline, memory, profile, report, scaling, spa_fit,  # noqa: E402
-                        train_step)
+                        timing, train_step)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INSTRUMENTS = ("ceilings", "train_step", "profile", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
@@ -70,12 +70,16 @@ def machine() -> dict:
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def measure(name: str, cfg: dict) -> object:
-  """Runs instrument `name` with its size arguments `cfg`."""
+def measure(name: str, sizes: dict) -> object:
+  """Runs instrument `name` with its arguments in `sizes` (one entry of SIZES)."""
+  cfg, c = sizes[name], sizes["ceilings"]
+  conv_ceiling = lambda: ceilings.conv3x3_forward_gflops(c["conv_batch"], c["repeats"])  # noqa: E731
+  matmul_ceiling = lambda: ceilings.matmul_gflops(c["matmul_n"], c["repeats"])  # noqa: E731
   if name == "ceilings":
     return ceilings.run(**cfg)
-  if name == "train_step":
-    return [train_step.run(b, s, n, dtype=dtype, repeats=cfg["repeats"], warmup=cfg["warmup"])
+  if name == "train_step":  # each row between two conv-ceiling measurements (timing.bracketed)
+    return [timing.bracketed(lambda: train_step.run(b, s, n, dtype=dtype, repeats=cfg["repeats"],
+                                                    warmup=cfg["warmup"]), conv_ceiling)
             for b, s, n, dtype in cfg["rows"]]
   if name == "profile":
     return profile.run(**cfg)
@@ -86,8 +90,8 @@ def measure(name: str, cfg: dict) -> object:
   if name == "input_pipeline":
     args = {k: v for k, v in cfg.items() if k != "sizes"}
     return [input_pipeline.run(input_size=size, **args) for size in cfg["sizes"]]
-  if name == "spa_fit":
-    return spa_fit.run(**cfg)
+  if name == "spa_fit":  # between two matmul-ceiling measurements (timing.bracketed)
+    return timing.bracketed(lambda: spa_fit.run(**cfg), matmul_ceiling)
   if name == "scaling":
     return scaling.run(**cfg)
   if name == "memory":
@@ -133,7 +137,7 @@ def main() -> None:
   for name in only:
     tick = time.perf_counter()
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-    results[name] = measure(name, SIZES[size][name])
+    results[name] = measure(name, SIZES[size])
     print(f"[bench] {name}: {time.perf_counter() - tick:.0f} s", file=sys.stderr, flush=True)
   results["meta"]["seconds"] = time.perf_counter() - start
   results["feed"] = feed_ratio(results, SIZES[size]["train_step"]["rows"][0][:3])

@@ -105,3 +105,14 @@ def count_compiles() -> Iterator[dict[str, int]]:
 
 def gflops(flops: float, seconds: float) -> float:
   return flops / seconds / 1e9
+
+
+def bracketed(workload: Callable[[], dict], ceiling: Callable[[], float]) -> dict:
+  """`workload()`'s result with `ceiling_gflops` = [the ceiling (GFLOP/s) measured just before it, just after it].
+
+  A shared 2-core VM's speed drifts by ±10 % between minutes, so a ratio to a ceiling measured at the start of a
+  long run mixes that drift in; the ratio to the mean of the two bracketing measurements does not.
+  """
+  before = ceiling()
+  result = workload()
+  return {**result, "ceiling_gflops": [before, ceiling()]}

@@ -1,0 +1,42 @@
+"""benchmarks/report.py and timing.bracketed: ratios divide by the ceiling measured around each workload."""
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import report, timing
+
+
+def test_bracketed_measures_the_ceiling_before_and_after_the_workload():
+  calls = []
+  ceilings = iter([100.0, 120.0])
+
+  def ceiling():
+    calls.append("ceiling")
+    return next(ceilings)
+
+  def workload():
+    calls.append("workload")
+    return {"achieved_gflops": 55.0}
+
+  assert timing.bracketed(workload, ceiling) == {"achieved_gflops": 55.0, "ceiling_gflops": [100.0, 120.0]}
+  assert calls == ["ceiling", "workload", "ceiling"]
+
+
+def _results(train_around=None, spa_around=None) -> dict:
+  train = {"backbone": "res50", "input": 256, "dtype": "float32", "batch": 8, "achieved_gflops": 66.0,
+           "step_compiles": 1}
+  spa = {"achieved_gflops": 77.0, "num_poses": 100_000}
+  if train_around:
+    train["ceiling_gflops"] = train_around
+  if spa_around:
+    spa["ceiling_gflops"] = spa_around
+  return {"ceilings": {"conv3x3": {"gflops": 200.0}, "matmul": {"gflops": 100.0}}, "train_step": [train],
+          "spa_fit": spa}
+
+
+@pytest.mark.parametrize("around,conv,matmul", [(None, 200.0, 100.0), ((100.0, 120.0), 110.0, 110.0)])
+def test_targets_divide_by_the_bracketing_ceiling_else_the_run_start_one(around, conv, matmul):
+  targets = {t["target"].split(" ≥")[0]: t for t in report.targets(_results(around, around))}
+  assert targets["train step"]["measured"] == pytest.approx(66.0 / conv)
+  assert targets["SPA fit"]["measured"] == pytest.approx(77.0 / matmul)
+  assert targets["SPA fit"]["status"] == ("pass" if 77.0 / matmul >= 0.7 else "short")
