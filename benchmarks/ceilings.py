@@ -24,16 +24,6 @@ def matmul(n: int = 2048, repeats: int = timing.REPEATS) -> dict:
   return {"shape": f"{n}x{n} @ {n}x{n}", "step_s": t.median_s, "gflops": timing.gflops(2 * n**3, t.median_s)}
 
 
-def matmul_gflops(n: int = 2048, repeats: int = timing.REPEATS) -> float:
-  """The matmul ceiling's GFLOP/s alone (what the SPA fit's figure is divided by)."""
-  return matmul(n, repeats)["gflops"]
-
-
-def conv3x3_forward_gflops(batch: int = 32, repeats: int = timing.REPEATS) -> float:
-  """The 3x3-conv forward ceiling's GFLOP/s alone (what the train steps' figures are divided by)."""
-  return conv3x3(batch, passes=("forward",), repeats=repeats)["gflops"]
-
-
 def conv3x3(batch: int = 32, side: int = 28, channels: int = 128, repeats: int = timing.REPEATS,
             passes: tuple[str, ...] = ("forward", "grad_input", "grad_kernel")) -> dict:
   """GFLOP/s of a stride-1 'SAME' 3x3 conv, NHWC [batch, side, side, C] → C (2·9·C²·batch·side² FLOPs), and of
