@@ -73,7 +73,8 @@ def machine() -> dict:
 def measure(name: str, sizes: dict) -> object:
   """Runs instrument `name` with its arguments in `sizes` (one entry of SIZES)."""
   cfg, c = sizes[name], sizes["ceilings"]
-  conv_ceiling = lambda: ceilings.conv3x3(c["conv_batch"], repeats=c["repeats"], passes=("forward",))["gflops"]  # noqa: E731
+  conv_ceiling = lambda: ceilings.conv3x3(  # noqa: E731
+      c["conv_batch"], repeats=c["repeats"], passes=("forward",))["gflops"]
   matmul_ceiling = lambda: ceilings.matmul(c["matmul_n"], c["repeats"])["gflops"]  # noqa: E731
   if name == "ceilings":
     return ceilings.run(**cfg)
