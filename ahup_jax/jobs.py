@@ -1,4 +1,5 @@
-"""The jobs `ahup_jax.main` dispatches to: train + test, evaluate, SPA fit / adapt, export, predict, all.
+"""The jobs `ahup_jax.main` dispatches to: train + test, evaluate, SPA fit / adapt, export, all (predict:
+`ahup_jax/predict.py`).
 
 Each job reads and writes fixed places under the workdir, so they chain (the `all` job is them in sequence):
 
@@ -9,7 +10,6 @@ Each job reads and writes fixed places under the workdir, so they chain (the `al
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -19,16 +19,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ahup_jax import checkpoint, sharding, skeleton
-from ahup_jax.evaluation import inference, protocols, tables
+from ahup_jax import checkpoint, sharding
+from ahup_jax.evaluation import protocols, tables
 from ahup_jax.spa import apply as spa_apply
 from ahup_jax.spa import data as spa_data
 from ahup_jax.spa import descriptor as spa_descriptor
 from ahup_jax.spa import fit as spa_fit
 from ahup_jax.train import loop
 from ahup_jax.train import state as state_lib
-from data_pipelines import augment, pivot, readers
-from data_pipelines.records import DatasetInfo, Records
+from data_pipelines import augment, readers
 
 # Which training split provides the target descriptor of each test set (SPEC §7.2, §9 #15).
 SPA_TARGET_SOURCE = {"Human36M": "Human36M", "MuPoTS": "MuCo", "ScanAva": "ScanAva", "SURREAL": "SURREAL"}
@@ -118,7 +117,7 @@ def adapt(config: ml_collections.ConfigDict, workdir: str, pred_hm_path: str) ->
   return protocols.evaluate_hm_file(out_path, records, config, os.path.dirname(out_path), tag="_adapted")
 
 
-# ----------------------------------------------------------------------------------------------- export / predict
+# ----------------------------------------------------------------------------------------------- export
 def export(config: ml_collections.ConfigDict, workdir: str, variables: dict | None = None) -> str:
   """Writes G+T (+ SPA when WORKDIR/spa exists) and the config to WORKDIR/export."""
   variables = dict(variables or restore_variables(config, workdir))
@@ -128,55 +127,6 @@ def export(config: ml_collections.ConfigDict, workdir: str, variables: dict | No
   checkpoint.save_export(path, jax.device_get(variables), config)
   logging.info("exported %s to %s", sorted(variables), path)
   return path
-
-
-def folder_records(image_dir: str) -> Records:
-  """Records for a folder of images: the whole image (squared) is the person box; no labels."""
-  import tensorflow as tf
-  paths = sorted(p for ext in ("jpg", "jpeg", "png") for p in glob.glob(os.path.join(image_dir, f"*.{ext}")))
-  if not paths:
-    raise FileNotFoundError(f"no .jpg/.jpeg/.png images in {image_dir!r}")
-  boxes = []
-  for path in paths:
-    height, width = tf.io.extract_jpeg_shape(tf.io.read_file(path)).numpy()[:2] if path.endswith(
-        ("jpg", "jpeg")) else tf.image.decode_png(tf.io.read_file(path)).shape[:2]
-    side = max(width, height)
-    boxes.append([(width - side) / 2, (height - side) / 2, side, side])
-  n, j = len(paths), skeleton.NUM_JOINTS
-  zeros = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
-  info = DatasetInfo("images", False, False, np.ones(j, bool))
-  return Records(info, np.array(paths, object), np.array(boxes, np.float32), zeros(n, j, 3), zeros(n, j),
-                 zeros(n, j, 3), zeros(n, 3), zeros(n, 2), zeros(n, 2), -np.ones(n, np.int32),
-                 np.arange(n, dtype=np.int64))
-
-
-def predict(export_dir: str, image_dir: str, out_path: str) -> list[dict]:
-  """Poses for every image of a folder: hm coordinates, image pixels and root-relative depth (mm)."""
-  variables, config = checkpoint.load_export(export_dir)
-  if config is None:
-    raise ValueError(f"{export_dir} has no config.json; re-export it with --mode=export")
-  records = folder_records(image_dir)
-  with_spa = "spa" in variables
-  predict_fn = jax.jit(inference.make_predict_fn(config, with_spa=with_spa))
-  batch_size = config.eval.batch_size
-  poses = np.zeros((len(records), skeleton.NUM_JOINTS, 3), np.float32)
-  for batch in pivot.make_eval_dataset(records, config, batch_size, flip_test=False,  # predict mirrors crops
-                                       process_index=0, process_count=1).as_numpy_iterator():
-    out = np.asarray(predict_fn(variables, {"image": batch["image"]}))
-    keep = batch["valid"] > 0
-    poses[batch["index"][keep]] = out[keep]
-  hm_size = config.model.input_size / 4
-  results = []
-  for path, box, pose in zip(records.img_path, records.bbox, poses):
-    pixels = pose[:, :2] / hm_size * box[2:] + box[:2]
-    depth = (pose[:, 2] / config.model.depth_bins * 2 - 1) * config.model.bbox_3d_depth_mm / 2
-    results.append({"image": str(path), "joint_names": list(skeleton.JOINT_NAMES), "pose_hm": pose.tolist(),
-                    "joints_px": pixels.tolist(), "depth_rel_root_mm": (depth - depth[skeleton.ROOT]).tolist(),
-                    "spa": with_spa})
-  with open(out_path, "w") as f:
-    json.dump(results, f, indent=1)
-  print(f"wrote {len(results)} predictions to {out_path}")
-  return results
 
 
 # ----------------------------------------------------------------------------------------------- all

@@ -7,7 +7,8 @@ r"""ahup_jax entry point: train SAA, evaluate, fit/apply SPA, export, predict.
       [--config.spa.target=my_tailor_measurements.yaml]
   python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=adapt --pred_hm=other_model_pred_hm.npz
   python -m ahup_jax.main --config=configs/saa.py --workdir=runs/saa --mode=export
-  python -m ahup_jax.main --workdir=runs/saa --mode=predict --export_dir=runs/saa/export --images=my_photos/
+  python -m ahup_jax.main --workdir=runs/saa --mode=predict --export_dir=runs/saa/export --images=my_photos/ \
+      [--boxes=detections.json] [--render]
 
 Modes:
   train    train (or resume) SAA in WORKDIR/checkpoints, then evaluate on the test set
@@ -16,7 +17,8 @@ Modes:
            config.spa.target — pose file or tailor measurements — or the test set's training split)
   adapt    apply the fitted SPA head to a pred_hm file (--pred_hm) and evaluate the adapted poses
   export   write an inference-only checkpoint (G+T [+SPA] + config) to WORKDIR/export
-  predict  run an export on a folder of images (whole image as the person box) → JSON
+  predict  run an export on a folder of images: per person (--boxes, else the whole image) the box, 2D joints (px),
+           root-relative 3D pose (mm) → JSON (--out); --render adds pictures (ahup_jax/predict.py)
   all      generate the embedded dataset if needed, train, eval, fit SPA, eval with SPA, export, print table
 """
 from __future__ import annotations
@@ -34,7 +36,16 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Where checkpoints, lo
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "spa", "adapt", "export", "predict", "all"],
                           "What to do (see the module docstring).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "", "eval/predict from this export instead of the checkpoints.")
-_IMAGES = flags.DEFINE_string("images", "", "predict: folder of .jpg/.png images.")
+_IMAGES = flags.DEFINE_string("images", "", "predict: folder of .jpg/.png/.bmp images (subfolders too) or one image.")
+_BOXES = flags.DEFINE_string("boxes", "", "predict: person boxes, COCO detection results JSON [{image_id or "
+                             "file_name, bbox: [x, y, w, h] px, score}] or a COCO annotation file; default: the "
+                             "whole image is one person box.")
+_MIN_SCORE = flags.DEFINE_float("min_score", 0.3, "predict: ignore --boxes scored below this.")
+_FOCAL_PX = flags.DEFINE_list("focal_px", [], "predict: camera focal length fx[,fy] px (default max(width, height)).")
+_PRINCIPAL_PX = flags.DEFINE_list("principal_px", [], "predict: camera principal point cx,cy px (default the image "
+                                  "centre).")
+_RENDER = flags.DEFINE_bool("render", False, "predict: also draw each image (2D skeletons on the photo, a 3D view "
+                            "per person) and a contact sheet into <out>_render/.")
 _PRED_HM = flags.DEFINE_string("pred_hm", "", "adapt: pred_hm .npz to adapt (default WORKDIR/eval/pred_hm.npz).")
 _OUT = flags.DEFINE_string("out", "", "predict: output JSON (default WORKDIR/predictions.json).")
 
@@ -67,8 +78,11 @@ def main(argv) -> None:
   elif mode == "export":
     jobs.export(config, workdir)
   elif mode == "predict":
-    jobs.predict(_EXPORT_DIR.value or os.path.join(workdir, "export"), _IMAGES.value,
-                 _OUT.value or os.path.join(workdir, "predictions.json"))
+    from ahup_jax import predict
+    predict.run(_EXPORT_DIR.value or os.path.join(workdir, "export"), _IMAGES.value,
+                _OUT.value or os.path.join(workdir, "predictions.json"), boxes_path=_BOXES.value,
+                min_score=_MIN_SCORE.value, focal_px=_FOCAL_PX.value, principal_px=_PRINCIPAL_PX.value,
+                render=_RENDER.value)
   elif mode == "all":
     jobs.run_all(config, workdir)
 

@@ -1,4 +1,5 @@
-"""Figures a person looks at: crops with 2D skeletons, 3D skeleton plots (matplotlib, headless)."""
+"""Figures a person looks at: crops with 2D skeletons, 3D skeleton plots, photos with predicted people
+(matplotlib, headless)."""
 from __future__ import annotations
 
 import io
@@ -85,3 +86,106 @@ def to_png(fig: plt.Figure) -> bytes:
   fig.savefig(buffer, format="png", dpi=80)
   plt.close(fig)
   return buffer.getvalue()
+
+
+def save_png(fig: plt.Figure, path: str, dpi: int = 100) -> None:
+  fig.savefig(path, format="png", dpi=dpi)
+  plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------- photos
+def thumbnail(image: np.ndarray, max_side: int = 320) -> tuple[np.ndarray, int]:
+  """(image [H, W, 3] sampled every `step` pixels so that its long side is ≤ max_side, step)."""
+  step = max(1, int(np.ceil(max(image.shape[:2]) / max_side)))
+  return image[::step, ::step], step
+
+
+def _show_photo(ax, image: np.ndarray, step: int = 1) -> None:
+  """Shows a (thumbnail of a) photo in the original image's pixel coordinates (pixel centres at integers)."""
+  height, width = image.shape[0] * step, image.shape[1] * step
+  ax.imshow(image, extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="antialiased")
+  ax.set_xlim(-0.5, width - 0.5)
+  ax.set_ylim(height - 0.5, -0.5)
+  ax.axis("off")
+
+
+def draw_skeleton_2d(ax, joints_px: np.ndarray, linewidth: float = 2.0) -> None:
+  """One skeleton [17, 2] image px in the sample grids' colours (left joints blue, right and centre red)."""
+  for a, b in skeleton.EDGES:
+    ax.plot(joints_px[[a, b], 0], joints_px[[a, b], 1], "-", color=_edge_colour(a, b, "pred"), linewidth=linewidth,
+            solid_capstyle="round")
+
+
+def draw_skeleton_3d(ax, pose_mm: np.ndarray, style: str = "-", base: str = "pred", label: str | None = None) -> None:
+  """One root-relative skeleton [17, 3] camera mm on a 3D axis: x right, depth z into the page, −y up."""
+  for e, (a, b) in enumerate(skeleton.EDGES):
+    ax.plot(pose_mm[[a, b], 0], pose_mm[[a, b], 2], -pose_mm[[a, b], 1], style, color=_edge_colour(a, b, base),
+            linewidth=2.0, label=label if e == 0 else None)
+
+
+def _label_box(ax, box: np.ndarray, number: int, linewidth: float = 1.0, fontsize: float = 9) -> None:
+  ax.add_patch(plt.Rectangle(box[:2], box[2], box[3], fill=False, edgecolor="yellow", linewidth=linewidth))
+  ax.text(box[0], box[1], f"#{number}", color="black", fontsize=fontsize, va="bottom", ha="left",
+          bbox=dict(facecolor="yellow", edgecolor="none", pad=1.0))
+
+
+def prediction_figure(image: np.ndarray, boxes: np.ndarray, joints_px: np.ndarray, poses_mm: np.ndarray, *,
+                      poses_mm_spa: np.ndarray | None = None, title: str = "",
+                      half_extent_mm: float = 900.0) -> plt.Figure:
+  """A photo [H, W, 3] uint8 with each person's box [P, 4] px and 2D skeleton [P, 17, 2] px, beside a 3D view of
+  each person's root-relative pose [P, 17, 3] mm (SPA-adapted ones [P, 17, 3] dashed, lighter)."""
+  count = len(poses_mm)
+  rows = 1 if count <= 2 else 2
+  columns = int(np.ceil(count / rows))
+  height, width = image.shape[:2]
+  photo_width = float(np.clip(4.5 * rows * width / height, 3.0, 12.0))
+  fig = plt.figure(figsize=(photo_width + 3.8 * columns, 4.5 * rows))
+  grid = fig.add_gridspec(rows, 1 + columns, width_ratios=[photo_width] + [3.8] * columns)
+  ax = fig.add_subplot(grid[:, 0])
+  _show_photo(ax, *thumbnail(image, 1600))
+  for p in range(count):
+    _label_box(ax, boxes[p], p)
+    draw_skeleton_2d(ax, joints_px[p], linewidth=2.0 if height < 1200 else 2.5)
+  if not count:
+    ax.set_title("no person", fontsize=9)
+  for p in range(count):
+    ax3 = fig.add_subplot(grid[p // columns, 1 + p % columns], projection="3d")
+    draw_skeleton_3d(ax3, poses_mm[p], label="pose" if poses_mm_spa is not None else None)
+    if poses_mm_spa is not None:
+      draw_skeleton_3d(ax3, poses_mm_spa[p], "--", "gt", label="SPA")
+      ax3.legend(loc="upper right", fontsize=7)
+    shown = poses_mm[p] if poses_mm_spa is None else np.concatenate([poses_mm[p], poses_mm_spa[p]])
+    extent = max(half_extent_mm, float(np.abs(shown).max()))
+    ax3.set(xlim=(-extent, extent), ylim=(-extent, extent), zlim=(-extent, extent))
+    ax3.set_box_aspect((1, 1, 1))
+    ax3.view_init(elev=12, azim=-70)
+    ax3.set_xlabel("x (mm)", fontsize=7)
+    ax3.set_ylabel("z (mm)", fontsize=7)
+    ax3.set_zlabel("−y (mm)", fontsize=7)
+    for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):
+      axis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+    ax3.tick_params(labelsize=6)
+    ax3.set_title(f"#{p}", fontsize=10)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig
+
+
+def contact_sheet(items: list[tuple[tuple[np.ndarray, int], np.ndarray, str]], *, columns: int = 6,
+                  title: str = "") -> plt.Figure:
+  """A grid of photos with their 2D skeletons: items = [(`thumbnail(image)`, joints_px [P, 17, 2] px, label)]."""
+  columns = max(1, min(columns, len(items)))
+  rows = max(1, int(np.ceil(len(items) / columns)))
+  fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows + 0.4), squeeze=False)
+  for ax in axes.flat:
+    ax.axis("off")
+  for ax, ((image, step), joints, label) in zip(axes.flat, items):
+    _show_photo(ax, image, step)
+    for person in joints:
+      draw_skeleton_2d(ax, person, linewidth=1.0)
+    ax.set_title(label if len(label) <= 32 else "…" + label[-31:], fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig

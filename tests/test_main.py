@@ -118,12 +118,22 @@ def test_predict_on_image_folder(synth_root, reference_run, tmp_path):
     (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
   if not os.path.isdir(os.path.join(reference_run, "export")):
     _main(*TRAIN_FLAGS, f"--config.data.root={synth_root}", f"--workdir={reference_run}", "--mode=export")
-  out = tmp_path / "pred.json"
-  _main(f"--workdir={reference_run}", "--mode=predict", f"--images={folder}", f"--out={out}")
   import json
+  boxes = tmp_path / "dets.json"
+  boxes.write_text(json.dumps([{"file_name": os.path.basename(p), "bbox": [20, 10, 40 + k, 60], "score": 0.8}
+                               for k, p in enumerate(images)] + [{"file_name": os.path.basename(images[0]),
+                                                                  "bbox": [0, 0, 30, 30], "score": 0.1}]))
+  out = tmp_path / "pred.json"
+  _main(f"--workdir={reference_run}", "--mode=predict", f"--images={folder}", f"--out={out}", f"--boxes={boxes}",
+        "--min_score=0.5", "--focal_px=500", "--render")
   result = json.loads(out.read_text())
-  assert len(result) == 3 and np.asarray(result[0]["pose_hm"]).shape == (17, 3)
-  assert result[0]["depth_rel_root_mm"][0] == 0.0
+  assert [e["file"] for e in result["images"]] == sorted(os.path.basename(p) for p in images)
+  for k, entry in enumerate(result["images"]):
+    (person,) = entry["persons"]  # the 0.1-scored box is below --min_score
+    assert person["box"] == [20, 10, 40 + k, 60] and entry["camera"]["focal_px"] == [500, 500]
+    assert np.asarray(person["pose_mm"]).shape == (17, 3) and person["pose_mm"][0] == [0.0, 0.0, 0.0]
+  assert result["skipped"] == []
+  assert len(glob.glob(str(tmp_path / "pred_render" / "*.png"))) == 4  # 3 images + the contact sheet
 
 
 def test_unknown_config_key_is_an_error():
