@@ -99,7 +99,7 @@ def _tfds(config):
   return config
 
 
-def _assert_same_records(expected, actual):
+def assert_same_records(expected, actual):
   for field in FIELDS:
     value, want = getattr(actual, field), getattr(expected, field)
     assert value.dtype == want.dtype, field
@@ -121,7 +121,7 @@ def test_round_trip_of_the_real_format_fixture(name, tmp_path, request):
   for split in cls.SPLITS + tuple(cls.SPLIT_ALIASES):
     files = readers.load(name, config.data, split)
     stored = readers.load(name, _tfds(config).data, split)
-    _assert_same_records(files, stored)
+    assert_same_records(files, stored)
     folder = os.path.join(tmp_path, readers.READERS[name][1])
     # the examples themselves hold the same fields and the unchanged image bytes (ArrayRecord: read by index)
     examples = builder.as_data_source(split=cls.SPLIT_ALIASES.get(split, split),
@@ -151,7 +151,7 @@ def test_config_selections_apply_to_the_tfds_records(name, overrides, tmp_path, 
     assert 0 < len(files) < len(default)
   else:
     assert default.joint_vis.any() and not files.joint_vis.any()
-  _assert_same_records(files, readers.load(name, _tfds(config).data, "train"))
+  assert_same_records(files, readers.load(name, _tfds(config).data, "train"))
 
 
 def test_first_training_batches_equal_the_files_ones(realdata, tmp_path):
@@ -252,7 +252,7 @@ def test_command_line_builds(realdata, tmp_path):
   env = dict(os.environ, PYTHONPATH=str(REPO))
   subprocess.run([sys.executable, "-m", "data_pipelines.tfds.build", "--datasets=MPII", "--config=configs/saa.py",
                   f"--manual_dir={tmp_path}", f"--data_dir={tmp_path / 'tfds'}"], cwd=REPO, env=env, check=True)
-  _assert_same_records(readers.load("MPII", config.data, "train"), readers.load("MPII", _tfds(config).data, "train"))
+  assert_same_records(readers.load("MPII", config.data, "train"), readers.load("MPII", _tfds(config).data, "train"))
   cli = ("from tensorflow_datasets.scripts.cli import build\n"
          "import tensorflow_datasets as tfds\n"
          "cls, kwargs = build._get_builder_cls_and_kwargs('data_pipelines/tfds/mpii', has_imports=False)\n"
@@ -261,4 +261,4 @@ def test_command_line_builds(realdata, tmp_path):
          f"builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir={str(tmp_path)!r}))\n")
   subprocess.run([sys.executable, "-c", cli], cwd=REPO, env=env, check=True)
   config.data.update(mpii_torso_vis="product", tfds_dir=str(tmp_path / "cli"))
-  _assert_same_records(readers.load("MPII", config.data, "train"), readers.load("MPII", _tfds(config).data, "train"))
+  assert_same_records(readers.load("MPII", config.data, "train"), readers.load("MPII", _tfds(config).data, "train"))

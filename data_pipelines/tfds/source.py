@@ -83,10 +83,11 @@ def load(name: str, data_cfg, split: str) -> Records:
     raise DataError(f"{name}: the TFDS build at {path} is not in the ArrayRecord format that training reads by "
                     f"example index; rebuild it (without --file_format, or with --file_format=array_record):\n  "
                     f"{build_command(name, data_cfg)} --overwrite")
-  return _read_records(path, stored)
+  return records_of_build(path, stored)
 
 
-def _read_records(path: str, split: str) -> Records:
+def records_of_build(path: str, split: str) -> Records:
+  """The Records of `split` of the build at `path` (a version folder), images as `tfds:` references."""
   from data_pipelines.tfds import schema  # noqa: PLC0415 (imports tensorflow_datasets)
 
   def references(file_names: np.ndarray) -> np.ndarray:
