@@ -46,8 +46,8 @@ def load(name: str, data_cfg, split: str) -> Records:
     raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
   records = select(name, records, data_cfg, split)
   if not len(records):
-    raise DataError(f"{name}: the {split!r} split of {where} selects no records (check the annotation files and the split's subjects / "
-                    "scans / sub-sampling, SPEC §4)")
+    raise DataError(f"{name}: the {split!r} split of {where} selects no records (check the annotation files and "
+                    "the split's subjects / scans / sub-sampling, SPEC §4)")
   return records
 
 

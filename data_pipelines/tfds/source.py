@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 import tensorflow as tf
+from etils import epath
 
 from data_pipelines.records import DataError, Records
 
@@ -44,14 +45,15 @@ def builder_config(builder_cls: type, data_cfg) -> str | None:
   for config in configs:
     if all(data_cfg.get(key) == value for key, value in config.data.items()):
       return config.name
-  fields = sorted({key for config in configs for key in config.data})
-  raise ValueError(f"no TFDS build of {builder_cls.name} for {', '.join(f'data.{k}={data_cfg.get(k)!r}' for k in fields)}"
-                   f"; its builds: {', '.join(f'{c.name} ({c.data})' for c in configs)}")
+  fields = ", ".join(f"data.{key}={data_cfg.get(key)!r}" for key in sorted({k for c in configs for k in c.data}))
+  raise ValueError(f"no TFDS build of {builder_cls.name} for {fields}; its builds: "
+                   f"{', '.join(f'{c.name} ({c.data})' for c in configs)}")
 
 
 def tfds_dir(data_cfg) -> str:
-  """`data.tfds_dir`, or <data.root>/tfds when it is empty."""
-  return os.path.abspath(data_cfg.get("tfds_dir") or os.path.join(data_cfg.root, "tfds"))
+  """`data.tfds_dir` (a local folder or a bucket URL such as gs://bucket/tfds), or <data.root>/tfds when empty."""
+  path = data_cfg.get("tfds_dir") or os.path.join(data_cfg.root, "tfds")
+  return path if "://" in path else os.path.abspath(path)
 
 
 def build_path(name: str, data_cfg) -> str:
@@ -72,14 +74,14 @@ def load(name: str, data_cfg, split: str) -> Records:
   """The records of `split` of the TFDS build of `name` for `data_cfg` (before `readers.select`)."""
   cls = builder_class(name)
   path = build_path(name, data_cfg)
-  if not os.path.isfile(os.path.join(path, "dataset_info.json")):
+  if not (epath.Path(path) / "dataset_info.json").exists():
     raise DataError(f"{name}: no TFDS build at {path} (data.source='tfds'). Build it from the dataset folder "
                     f"with:\n  {build_command(name, data_cfg)}\nor point --config.data.tfds_dir at the data_dir it was "
                     "built into.")
   stored = cls.SPLIT_ALIASES.get(split, split)
   if stored not in cls.SPLITS:
     raise ValueError(f"{name} has no '{split}' split (its TFDS build holds {', '.join(cls.SPLITS)})")
-  if not any(".array_record" in file for file in os.listdir(path)):
+  if not any(".array_record" in file.name for file in epath.Path(path).iterdir()):
     raise DataError(f"{name}: the TFDS build at {path} is not in the ArrayRecord format that training reads by "
                     f"example index; rebuild it (without --file_format, or with --file_format=array_record):\n  "
                     f"{build_command(name, data_cfg)} --overwrite")

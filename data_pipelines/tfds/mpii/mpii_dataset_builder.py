@@ -1,7 +1,8 @@
 """MPII (SPEC §4.6): 3DMPPE's COCO-style conversion + derived Torso.
 
   python -m data_pipelines.tfds.build --datasets=MPII --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/mpii --config=faithful --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/mpii --config=faithful --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """MSCOCO (SPEC §4.5): train2017 person keypoints + derived Thorax and Pelvis.
 
   python -m data_pipelines.tfds.build --datasets=MSCOCO --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/mscoco --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/mscoco --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 

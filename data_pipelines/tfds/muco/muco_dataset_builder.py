@@ -1,7 +1,8 @@
 """MuCo-3DHP (SPEC §4.3): the selected people of every composited training image.
 
   python -m data_pipelines.tfds.build --datasets=MuCo --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/muco --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/muco --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """MuPoTS-3D (SPEC §4.4): every valid annotation of the 20 test sequences.
 
   python -m data_pipelines.tfds.build --datasets=MuPoTS --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/mupots --config=gt_info --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/mupots --config=gt_info --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 

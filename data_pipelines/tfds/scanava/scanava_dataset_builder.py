@@ -1,7 +1,8 @@
 """ScanAva+ (SPEC §4.7): 41 scanned avatars, 36 train / 5 test scans.
 
   python -m data_pipelines.tfds.build --datasets=ScanAva --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/scanava --config=tight --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/scanava --config=tight --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 

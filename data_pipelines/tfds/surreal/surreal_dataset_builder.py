@@ -1,7 +1,8 @@
 """SURREAL (SPEC §4.8): every 30th frame of the cmu/train clips, sorted by path, split 95/5.
 
   python -m data_pipelines.tfds.build --datasets=SURREAL --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
-  tfds build data_pipelines/tfds/surreal --manual_dir=DATA_ROOT --data_dir=TFDS_DIR   (PYTHONPATH=repository root)
+  tfds build data_pipelines/tfds/surreal --manual_dir=DATA_ROOT --data_dir=TFDS_DIR
+  (the TFDS CLI: run from the repository root with PYTHONPATH=.)
 """
 from __future__ import annotations
 
