@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from configs import saa
 from data_pipelines import pivot
@@ -74,8 +75,6 @@ def _records(name: str, paths: list[str], image_size: int, rng: np.random.Genera
 
 def _build_tfds(records: list[Records], folder: str) -> list[Records]:
   """`records` (of images in `folder`) built into TFDS datasets and loaded back: image references instead of paths."""
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
   GeneratedBuilder.RECORDS = {r.info.name: r for r in records}
   loaded = []
   for r in records:

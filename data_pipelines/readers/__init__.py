@@ -40,7 +40,7 @@ def load(name: str, data_cfg, split: str) -> Records:
     path = dataset_dir(data_cfg.root, READERS[name][1])
     records, where = read(name, path, data_cfg, split), path
   elif source == "tfds":
-    from data_pipelines.tfds import source as tfds_source  # noqa: PLC0415 (tensorflow_datasets only when used)
+    from data_pipelines.tfds import source as tfds_source  # noqa: PLC0415 (imports tensorflow: only when used)
     records, where = tfds_source.load(name, data_cfg, split), f"the TFDS build of {name}"
   else:
     raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -40,8 +41,6 @@ def build(name: str, data_cfg, *, manual_dir: str | None = None, data_dir: str |
 
   An existing build is kept (TFDS skips it) unless `overwrite`.
   """
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
   cls = source.builder_class(name)
   config = tfds_config or source.builder_config(cls, data_cfg)
   data_dir = data_dir or source.tfds_dir(data_cfg)

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from ahup_jax import skeleton
+from configs import common as config_common
 from data_pipelines import readers
 from data_pipelines.records import DataError, DatasetInfo, Records
 
@@ -142,9 +143,7 @@ class RecordsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def data_config(self):
     """configs/common.py's data block with this build's fields (RecordsConfig.data)."""
-    from configs import common  # noqa: PLC0415
-
-    data_cfg = common.data()
+    data_cfg = config_common.data()
     data_cfg.update(getattr(self.builder_config, "data", {}) or {})
     return data_cfg
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from etils import epath
 
+from data_pipelines import readers
 from data_pipelines.records import DataError, Records
 
 PREFIX = "tfds:"
@@ -30,8 +31,6 @@ _SOURCES_LOCK = threading.Lock()
 
 def builder_class(name: str) -> type:
   """The TFDS builder class of dataset `name` (a `readers.READERS` name)."""
-  from data_pipelines import readers  # noqa: PLC0415
-
   readers.check_name_and_split(name, "train")
   module = readers.READERS[name][0]
   return importlib.import_module(f"data_pipelines.tfds.{module}.{module}_dataset_builder").Builder
