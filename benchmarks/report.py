@@ -133,9 +133,13 @@ def markdown(r: dict) -> str:
                     _pct(s["paper_increase"])],
                    ["paper, reported", PAPER["gt"], PAPER["gt_spa"], _pct(PAPER["increase"])]])
   lines += ["## Input pipeline", "", "`pivot.make_train_dataset` on generated JPEGs: decode, full SPEC §5 "
-            "augmentation, three pivoted training sets; measured alone (in training it shares the cores).", ""]
-  lines += _table(["crop", "source JPEG", "batch", "images/s"],
-                  [[f"{p['input_size']}²", f"{p['image_size']}²", p["batch_size"], f"{p['images_per_s']:.1f}"]
+            "augmentation, three pivoted training sets; measured alone (in training it shares the cores). From the "
+            "image files (`data.source=files`) and from their TFDS builds (`data.source=tfds`, ArrayRecord read by "
+            "example index), timed in alternating rounds; the median round.", ""]
+  lines += _table(["crop", "source JPEG", "batch", "files images/s", "TFDS images/s", "TFDS ÷ files"],
+                  [[f"{p['input_size']}²", f"{p['image_size']}²", p["batch_size"], f"{p['images_per_s']:.1f}",
+                    f"{p['tfds_images_per_s']:.1f}" if "tfds_images_per_s" in p else "—",
+                    f"{p['tfds_images_per_s'] / p['images_per_s']:.2f}" if "tfds_images_per_s" in p else "—"]
                    for p in r["input_pipeline"]])
   f = r["spa_fit"]
   lines += ["## SPA fit", "", f"`spa.fit.make_trainer`'s compiled epoch, batch {f['batch']}, timed after "

@@ -39,6 +39,8 @@ def adapt() -> ml_collections.ConfigDict:
 def data() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       root=os.environ.get("AHUP_DATA_ROOT", "data"),  # folder holding the dataset folders below
+      source="files",              # files: the official layouts under root | tfds: the TFDS builds under tfds_dir
+      tfds_dir=os.environ.get("AHUP_TFDS_DIR", ""),  # TFDS data_dir (data_pipelines/tfds); "" = <root>/tfds
       trainset=("ScanAva", "MSCOCO", "MPII"),  # first = leading (3D) dataset (SPEC §1.5)
       testset="Human36M",          # Human36M | MuPoTS | ScanAva | SURREAL
       h36m_protocol=2,

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ahup_jax import skeleton
 from data_pipelines.records import Records
+from data_pipelines.tfds import source as tfds_source
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB (SPEC §2.1)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -126,8 +127,10 @@ def joint_cells(joints_hm: tf.Tensor, joint_defined: tf.Tensor, input_size: int,
 
 # ----------------------------------------------------------------------------------------------- image
 def load_image(path: tf.Tensor) -> tf.Tensor:
-  """RGB uint8 [H, W, 3] from a JPEG (decoded like OpenCV: accurate integer DCT), PNG, BMP or GIF file."""
-  contents = tf.io.read_file(path)
+  """RGB uint8 [H, W, 3] from a JPEG (decoded like OpenCV: accurate integer DCT), PNG, BMP or GIF file, or from
+  the example a `tfds:` reference names (a record loaded with data.source = "tfds", data_pipelines/tfds/source.py)."""
+  contents = tf.cond(tfds_source.is_reference(path), lambda: tfds_source.read_encoded(path),
+                     lambda: tf.io.read_file(path))
   return tf.cond(
       tf.io.is_jpeg(contents),
       lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),

@@ -26,7 +26,7 @@ class DatasetInfo:
 class Records:
   """N person instances in the 17-joint reference order (undefined joints zero, vis 0)."""
   info: DatasetInfo
-  img_path: np.ndarray   # [N] str, absolute paths
+  img_path: np.ndarray   # [N] str, absolute paths, or `tfds:` example references (data_pipelines/tfds/source.py)
   bbox: np.ndarray       # [N, 4] float32 x, y, w, h (px), processed per dataset
   joint_img: np.ndarray  # [N, 17, 3] float32 x, y px; z = depth - root depth (mm), 0 for 2D
   joint_vis: np.ndarray  # [N, 17] float32

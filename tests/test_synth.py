@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 
 from ahup_jax import skeleton
-from configs import common
+from configs import common, saa
 from data_pipelines import joints as joints_lib
-from data_pipelines import synth
+from data_pipelines import readers, synth
 from data_pipelines.synth import bodies, datasets, domains, poses
+from data_pipelines.tfds import build, source
+from tests.test_tfds import assert_same_records
 
 DATASET_NAMES = {"ScanAva": joints_lib.SCANAVA_LABELLED, "Human36M": joints_lib.H36M,
                  "MSCOCO": joints_lib.MSCOCO[:17], "MPII": joints_lib.MPII[:16]}
@@ -235,3 +237,17 @@ def test_body_conventions_move_only_the_convention_joints():
   hip = keys.index("l_hip")
   np.testing.assert_allclose(np.linalg.norm(source[:, hip] - target[:, hip], axis=-1), 0.3 * dims["hip_half"])
   assert 0.03 < moved[keys.index("r_ankle")] < 0.08 and 0.03 < moved[keys.index("l_shoulder")] < 0.05
+
+
+def test_tfds_builds_of_the_embedded_data_hold_the_readers_records(tiny, tmp_path):
+  """`python -m data_pipelines.tfds.build --config=configs/saa.py:synth_tiny`: the TFDS builds of the four
+  generated datasets (the datasets' own builders) read back as the readers' records, every split."""
+  out, _ = tiny
+  config = saa.get_config("synth_tiny")
+  config.data.update(root=out, tfds_dir=str(tmp_path))  # the builds outside `out`: its files stay the generator's
+  stored = config.copy_and_resolve_references()
+  stored.data.source = "tfds"
+  for name in (*config.data.trainset, config.data.testset):
+    build.build(name, config.data)
+    for split in source.builder_class(name).SPLITS:
+      assert_same_records(readers.load(name, config.data, split), readers.load(name, stored.data, split))

@@ -1,6 +1,7 @@
 """What every dataset reader shares: reading annotation files, checked field extraction and building Records."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Callable
@@ -172,6 +173,23 @@ def info_for(name: str, *, is_synthetic: bool, have_depth: bool, group_names: tu
   return DatasetInfo(name, is_synthetic=is_synthetic, have_depth=have_depth,
                      joint_defined=joints_lib.reference_index(joints_lib.DATASET_JOINTS[name])[1],
                      group_names=group_names)
+
+
+def positive_int(value, name: str) -> int:
+  """`value` as an int ≥ 1; ValueError naming the config field otherwise."""
+  if int(value) != value or value < 1:
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  return int(value)
+
+
+def every_nth(records: Records, every: int) -> Records:
+  """The records whose image_id (a running index for the synthetic sets) is a multiple of `every`."""
+  return records if every == 1 else records.subset(records.image_id % every == 0)
+
+
+def weigh_2d_labels(records: Records, jo2d: bool) -> Records:
+  """joint_vis × jo2d (`if_ylB`, SPEC §1.2) for a 2D dataset."""
+  return records if jo2d else dataclasses.replace(records, joint_vis=np.zeros_like(records.joint_vis))
 
 
 def require_split(name: str, split: str, available: tuple[str, ...], why: str) -> None:

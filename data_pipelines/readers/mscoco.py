@@ -11,7 +11,7 @@ INFO = common.info_for("MSCOCO", is_synthetic=False, have_depth=False)
 
 
 def read(folder: str, data_cfg, split: str) -> Records:
-  """train2017 persons; vis = (v > 0) × jo2d (SPEC §1.2 `if_ylB`); annotations of missing images are skipped."""
+  """train2017 persons; vis = (v > 0) (× jo2d in `select`); annotations of missing images are skipped."""
   common.require_split("MSCOCO", split, ("train",),
                        "its val2017 outputs are qualitative only (run `predict` on a folder of images instead)")
   persons = coco_style.read_persons(os.path.join(folder, "annotations", "person_keypoints_train2017.json"),
@@ -20,5 +20,10 @@ def read(folder: str, data_cfg, split: str) -> Records:
   f, c = persons.nominal_camera()
   return common.make_records(
       INFO, joints_lib.MSCOCO, img_path=persons.img_path, bbox=persons.bbox, joint_xy=keypoints[..., :2],
-      joint_vis=(keypoints[..., 2] > 0) * float(data_cfg.jo2d), joint_cam=None, f=f, c=c,
+      joint_vis=keypoints[..., 2] > 0, joint_cam=None, f=f, c=c,
       image_id=persons.image_id)
+
+
+def select(records: Records, data_cfg, split: str) -> Records:
+  """vis × data.jo2d (`if_ylB`, SPEC §1.2): without it the 2D labels supervise nothing."""
+  return common.weigh_2d_labels(records, data_cfg.jo2d)

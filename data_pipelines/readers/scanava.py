@@ -43,7 +43,8 @@ SCANS = (
 NUM_TRAIN_SCANS = 36
 FOLDER = "ScanAva_1119"
 IMAGE_SIZE = (512, 512)  # (height, width) of the renders; a record's optional `img_shape` overrides it
-SAMPLING = {"test": 1, "testInLoop": 20}  # train: data_cfg.rt_SYN; on the record's index in the pooled file
+SAMPLING = {"train": 1, "test": 1, "testInLoop": 20}  # on the record's index in the pooled file; `select` then
+                                                    # keeps every data.rt_SYN-th training record
 # joint_cam (mm) = 1000·(X, −Y, −Z) of the stored metres: renderer y-up/z-backward → image y-down, z-forward.
 AXES_TO_CAMERA_MM = np.array([1000.0, -1000.0, -1000.0])
 INFO = common.info_for("ScanAva", is_synthetic=True, have_depth=True)
@@ -55,14 +56,12 @@ def relative_path(img_path: str) -> str:
 
 
 def read(folder: str, data_cfg, split: str) -> Records:
-  """Records of the split's scans, sub-sampled by pooled-file index; 17 joints (Pelvis, Torso, Neck derived),
-  vis 1, per-record F/C (SPEC §9 #20); bbox tight ×1.2 → sanitise → square×1.0, or the whole image when
-  `data_cfg.tight_bbox_scanava` is off."""
+  """Records of the split's scans (testInLoop: every 20th by pooled-file index; train: all, see `select`);
+  17 joints (Pelvis, Torso, Neck derived), vis 1, per-record F/C (SPEC §9 #20); bbox tight ×1.2 → sanitise →
+  square×1.0, or the whole image when `data_cfg.tight_bbox_scanava` is off."""
   path = os.path.join(folder, "scanava_raw.npy")
   raw = common.load_pooled_npy(path)
-  every = int(data_cfg.rt_SYN) if split == "train" else SAMPLING[split]
-  if every < 1:
-    raise ValueError(f"data.rt_SYN must be a positive integer, got {data_cfg.rt_SYN!r}")
+  every = SAMPLING[split]
   rel_paths = [relative_path(str(p)) for p in common.values(raw, "img_path", path, lambda i: f"record {i}")]
   scan = np.array([p.split("/", 1)[0] for p in rel_paths], dtype=object)
   split_scans = SCANS[:NUM_TRAIN_SCANS] if split == "train" else SCANS[NUM_TRAIN_SCANS:]
@@ -95,3 +94,9 @@ def read(folder: str, data_cfg, split: str) -> Records:
       bbox=bbox_lib.square(boxes[inside], 1.0), joint_xy=joint_xy[inside],
       joint_vis=np.ones((int(inside.sum()), 17)), joint_cam=joint_cam[inside], f=f[inside], c=c[inside],
       image_id=index[inside])
+
+
+def select(records: Records, data_cfg, split: str) -> Records:
+  """Training sub-sampling (SPEC §4.7): pooled-file index (= image_id) % data.rt_SYN == 0."""
+  return common.every_nth(records, common.positive_int(data_cfg.rt_SYN, "data.rt_SYN")) if split == "train" \
+      else records

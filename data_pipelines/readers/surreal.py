@@ -15,7 +15,8 @@ INFO = common.info_for("SURREAL", is_synthetic=True, have_depth=True)
 WIDTH, HEIGHT = 320, 240
 FOCAL, CENTRE = (600.0, 600.0), (160.0, 120.0)
 TEST_FRACTION = 0.05  # the last ⌊0.05·N⌋ records (sorted by image path) are the test split
-SAMPLING = {"test": 1, "testInLoop": 10}  # train: 3·data_cfg.rt_SYN; on the record's sorted index
+SAMPLING = {"train": 3, "test": 1, "testInLoop": 10}  # on the record's sorted index; `select` then keeps
+                                                     # every (3·data.rt_SYN)-th training record
 
 
 def camera_joints(joints3d_m: np.ndarray, cam_dist_m: np.ndarray) -> np.ndarray:
@@ -34,16 +35,15 @@ def camera_joints(joints3d_m: np.ndarray, cam_dist_m: np.ndarray) -> np.ndarray:
 
 
 def read(folder: str, data_cfg, split: str) -> Records:
-  """Records sorted by image path (SPEC §9 #18), split 95/5 by index, sub-sampled by index; 25 joints (Head
+  """Records sorted by image path (SPEC §9 #18), split 95/5 by index, sub-sampled by index (train: every 3rd,
+  see `select` for data.rt_SYN); 25 joints (Head
   extrapolated), vis 1, f = 600, c = (160, 120); bbox tight ×1.2 → sanitise to 320×240 → square×1.0."""
   path = os.path.join(folder, "surreal_annotations_raw.npy")
   raw = common.load_pooled_npy(path)
   image = [str(p) for p in common.values(raw, "image", path, lambda i: f"record {i} (file order)")]
   order = np.array(sorted(range(len(raw)), key=image.__getitem__), np.int64)
   first_test = len(raw) - int(TEST_FRACTION * len(raw))
-  every = 3 * int(data_cfg.rt_SYN) if split == "train" else SAMPLING[split]
-  if every < 1:
-    raise ValueError(f"data.rt_SYN must be a positive integer, got {data_cfg.rt_SYN!r}")
+  every = SAMPLING[split]
   index = np.arange(first_test) if split == "train" else np.arange(first_test, len(raw))
   index = index[index % every == 0]
   records = [raw[i] for i in order[index]]
@@ -64,3 +64,9 @@ def read(folder: str, data_cfg, split: str) -> Records:
       INFO, joints_lib.SURREAL, img_path=[os.path.join(folder, image[i]) for i in order[index[inside]]],
       bbox=bbox_lib.square(boxes[inside], 1.0), joint_xy=joint_xy[inside], joint_vis=np.ones((n, 25)),
       joint_cam=joint_cam[inside], f=np.tile(FOCAL, (n, 1)), c=np.tile(CENTRE, (n, 1)), image_id=index[inside])
+
+
+def select(records: Records, data_cfg, split: str) -> Records:
+  """Training sub-sampling (SPEC §4.8): sorted index (= image_id) % (3·data.rt_SYN) == 0."""
+  every = SAMPLING["train"] * common.positive_int(data_cfg.rt_SYN, "data.rt_SYN")
+  return common.every_nth(records, every) if split == "train" else records

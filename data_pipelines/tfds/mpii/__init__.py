@@ -1,0 +1,1 @@
+"""TFDS build of MPII (`mpii_dataset_builder.Builder`)."""

@@ -1,0 +1,1 @@
+"""TFDS build of MSCOCO (`mscoco_dataset_builder.Builder`)."""

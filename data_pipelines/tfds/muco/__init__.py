@@ -1,0 +1,1 @@
+"""TFDS build of MuCo (`muco_dataset_builder.Builder`)."""

@@ -1,0 +1,1 @@
+"""TFDS build of MuPoTS (`mupots_dataset_builder.Builder`)."""

@@ -1,0 +1,1 @@
+"""TFDS build of ScanAva (`scanava_dataset_builder.Builder`)."""

@@ -1,0 +1,1 @@
+"""TFDS build of SURREAL (`surreal_dataset_builder.Builder`)."""
