@@ -230,46 +230,6 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, fe
   assert ("convolution" not in lowered) == pointwise
 
 
-@pytest.mark.parametrize("kernel,stride,pads", [
-    (3, 1, ((1, 1), (1, 1))), (3, 2, ((1, 1), (1, 1))), (7, 2, ((3, 3), (3, 3))), (2, 1, ((1, 0), (0, 1))),
-    (3, 3, ((0, 2), (2, 0)))])
-def test_tapwise_kernel_gradient_equals_the_convolution_transpose(kernel, stride, pads):
-  """layers.conv on a plane ≥ TAPWISE_MIN_POSITIONS: the output and both gradients of lax.conv_general_dilated;
-  on CPU the kernel gradient is the per-tap matmuls (one convolution fewer in the program), and the other platforms'
-  branch (`_kernel_grad_by_transpose`) gives the same kernel gradient."""
-  from ahup_jax.models import layers
-  side = 32 * stride + 3  # ≥ 32² output positions for every case
-  x = jax.random.normal(jax.random.key(0), (2, side, side, 3))
-  w = jax.random.normal(jax.random.key(1), (kernel, kernel, 3, 4))
-  y = layers.conv(x, w, (stride, stride), pads)
-  assert y.shape[1] * y.shape[2] >= layers.TAPWISE_MIN_POSITIONS
-  reference = jax.lax.conv_general_dilated(x, w, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(y, reference, atol=1e-5)
-
-  def loss(conv):
-    return lambda x, w: jnp.sum(jnp.sin(conv(x, w, (stride, stride), pads)))
-
-  lax_conv = lambda x, w, s, p: jax.lax.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  ours = jax.grad(loss(layers.conv), argnums=(0, 1))(x, w)
-  expected = jax.grad(loss(lax_conv), argnums=(0, 1))(x, w)
-  for a, b in zip(ours, expected):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-4 * float(jnp.abs(b).max()))
-  g = jax.random.normal(jax.random.key(2), y.shape)
-  np.testing.assert_allclose(layers._kernel_grad_by_transpose(x, g, w, (stride, stride), pads),
-                             layers._kernel_grad_by_taps(x, g, w.shape[:2], (stride, stride), pads),
-                             atol=2e-4 * float(jnp.abs(expected[1]).max()))
-  convolutions = [jax.jit(jax.grad(loss(c), argnums=(0, 1))).lower(x, w).as_text().count("stablehlo.convolution")
-                  for c in (layers.conv, lax_conv)]
-  assert convolutions[0] == convolutions[1] - 1
-
-
-def test_small_planes_keep_the_plain_convolution():
-  from ahup_jax.models import layers
-  x, w = jnp.ones((2, 12, 12, 3)), jnp.ones((3, 3, 3, 4))  # a 12² output plane, below TAPWISE_MIN_POSITIONS
-  ours = jax.jit(jax.grad(lambda w: layers.conv(x, w, (1, 1), ((1, 1), (1, 1))).sum())).lower(w).as_text()
-  assert "custom_vjp" not in ours and "dot_general" not in ours and ours.count("stablehlo.convolution") == 1
-
-
 def test_bit_dropout_keeps_the_right_fraction_and_scales():
   """layers.Dropout: P(keep) = 1 − rate exactly for rates k/256, kept units scaled by 1/(1 − rate)."""
   from ahup_jax.models import layers

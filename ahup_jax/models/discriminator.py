@@ -31,11 +31,11 @@ class ConvD(nn.Module):
   def __call__(self, x, train: bool = True):
     conv = functools.partial(layers.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
                              dtype=self.dtype, kernel_init=initializers.xavier_002)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, dtype=self.dtype,
+                             scale_init=initializers.bn_scale_normal)
     x = _trunk(x.astype(self.dtype), n_layers=self.n_layers, kernel=self.kernel, ndf=self.ndf,
                norm=norm, conv=conv)
-    return conv(self.ch_out, name="conv_out")(x).astype(jnp.float32)
+    return layers.at_least_float32(conv(self.ch_out, name="conv_out")(x))
 
 
 class ConvDC1(nn.Module):
@@ -53,21 +53,20 @@ class ConvDC1(nn.Module):
   def __call__(self, x, train: bool = True):
     conv = functools.partial(layers.Conv, kernel_size=(self.kernel, self.kernel), padding="SAME",
                              dtype=self.dtype, kernel_init=initializers.xavier_002)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, dtype=self.dtype,
+                             scale_init=initializers.bn_scale_normal)
     x = _trunk(x.astype(self.dtype), n_layers=self.n_layers, kernel=self.kernel, ndf=self.ndf,
                norm=norm, conv=conv)
     x = conv(self.ndf, name=f"conv_{self.n_layers}")(x)
     x = nn.leaky_relu(norm(name=f"bn_{self.n_layers}")(x), 0.2)
-    patch = conv(self.ch_out, name="conv_out")(x).astype(jnp.float32)
+    patch = layers.at_least_float32(conv(self.ch_out, name="conv_out")(x))
     # Image head: flatten in PyTorch's (C, H, W) order so ported Linear weights line up.
     flat = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
     y = nn.Dense(20, dtype=self.dtype, kernel_init=initializers.xavier_002, name="fc_0")(flat)
-    y = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                     name="fc_bn")(y)
+    y = layers.BatchNorm(use_running_average=not train, dtype=self.dtype, name="fc_bn")(y)
     y = nn.leaky_relu(y, 0.2)
     image = nn.Dense(1, dtype=self.dtype, kernel_init=initializers.xavier_002, name="fc_1")(y)
-    return patch, image.astype(jnp.float32)
+    return patch, layers.at_least_float32(image)
 
 
 def make_discriminator(mode: str, *, num_joints: int, n_layers: int, kernel: int, ndf: int,

@@ -64,8 +64,8 @@ class VolumetricHead(nn.Module):
   def __call__(self, x, train: bool):
     kernel_init = initializers.kernel_init(self.init_scheme)
     scale_init = (nn.initializers.ones if self.init_scheme == "normal_0.001" else initializers.bn_scale_normal)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, scale_init=scale_init)
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, dtype=self.dtype,
+                             scale_init=scale_init)
     x = x.astype(self.dtype)
     for i in range(3):
       # PyTorch ConvTranspose2d(k=4, s=2, p=1) == transposed conv with padding k-1-p = 2: output 2x input.
@@ -80,18 +80,19 @@ class VolumetricHead(nn.Module):
 def soft_argmax(logits: jax.Array) -> jax.Array:
   """Integral regression: logits [B, H, W, J, D] (`VolumetricHead`'s layout) → coordinates [B, J, 3] = (x, y, z).
 
-  One softmax per joint over all H·W·D entries, computed in float32 whatever the input dtype.
+  One softmax per joint over all H·W·D entries, computed in float32 whatever the input dtype (float64 stays).
   Index convention (SPEC §2.4): x = Σ u·p_x(u) over columns u ∈ {0..W-1} (image x), y over rows
   v ∈ {0..H-1} (image y), z over depth bins k ∈ {0..D-1}; all in hm units. The depth axis (minor) is reduced
   first, then the image plane: reductions along the memory layout, no transposed copy of the volume.
   """
-  logits = logits.astype(jnp.float32)
+  logits = layers.at_least_float32(logits)
   _, h, w, _, d = logits.shape
+  dtype = logits.dtype
   peak = jax.lax.stop_gradient(logits.max(axis=4).max(axis=(1, 2)))  # [B, J]; softmax is shift-invariant
   p = jnp.exp(logits - peak[:, None, None, :, None])  # unnormalised probabilities [B, H, W, J, D]
   mass = p.sum(axis=4)  # [B, H, W, J]
-  depth = (p * jnp.arange(d, dtype=jnp.float32)).sum(axis=4)  # [B, H, W, J]
-  x = (mass * jnp.arange(w, dtype=jnp.float32)[:, None]).sum(axis=(1, 2))
-  y = (mass * jnp.arange(h, dtype=jnp.float32)[:, None, None]).sum(axis=(1, 2))
+  depth = (p * jnp.arange(d, dtype=dtype)).sum(axis=4)  # [B, H, W, J]
+  x = (mass * jnp.arange(w, dtype=dtype)[:, None]).sum(axis=(1, 2))
+  y = (mass * jnp.arange(h, dtype=dtype)[:, None, None]).sum(axis=(1, 2))
   z = depth.sum(axis=(1, 2))
   return jnp.stack([x, y, z], axis=-1) / mass.sum(axis=(1, 2))[..., None]

@@ -5,8 +5,13 @@
   `conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
   ResNet-50's 1x1 layers on a 2-core CPU); the written-out kernel gradient also lets the matmul transpose the
   thinner of its two operands.
-- larger kernels on large planes take their kernel gradient as one matmul per kernel tap on CPU (`conv`), where
-  XLA:CPU's kernel-gradient convolutions are slowest. `python -m benchmarks.profile` shows where a step's time goes.
+- larger kernels (`conv`, per `lowering`): on CPU, small output planes and the RGB stem as one im2col matmul
+  (XLA:CPU's convolutions there run at a few GFLOP/s), large planes with their kernel gradient as one matmul per
+  kernel tap (XLA:CPU's kernel-gradient convolutions are slowest there); other platforms keep XLA's convolutions.
+  `python -m benchmarks.conv_lowerings` times every shape under each lowering, `python -m benchmarks.profile` shows
+  where a step's time goes.
+
+`BatchNorm`: flax's, with PyTorch's settings and two-pass variance (see its comment).
 
 `Dropout`: `nn.Dropout` drawing only the random bits a mask needs (1 bit per unit at rate 0.5) instead of a
 32-bit uniform per unit; generating those uniforms was a fifth of the SPA fit's epoch time on a 2-core CPU.
@@ -103,12 +108,47 @@ conv_tapwise_kernel_grad.defvjp(_conv_fwd, _conv_bwd)
 TAPWISE_MIN_POSITIONS = 32 * 32
 
 
+def conv_im2col(lhs, rhs, strides, pads):
+  """NHWC x HWIO convolution as one matmul: the kh·kw shifted windows of the padded input side by side along the
+  channels ([B, ho, wo, kh·kw·C_in] patches, tap-major) times the kernel as [kh·kw·C_in, C_out] (`pointwise`).
+
+  Autodiff gives the input gradient as one matmul plus the sum of the windows' shifted gradients, and the kernel
+  gradient as one matmul over positions. For small planes this is what XLA:CPU's own convolutions miss: ResNet-18's
+  layer4 3x3 convs on 2x2 planes ran at ~4 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
+  """
+  (kh, kw, c_in, c_out), (sh, sw) = rhs.shape, strides
+  padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
+  ho, wo = (padded.shape[1] - kh) // sh + 1, (padded.shape[2] - kw) // sw + 1
+  windows = [padded[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+  return pointwise(jnp.concatenate(windows, axis=-1), rhs.reshape(kh * kw * c_in, c_out))
+
+
+# On CPU, convolutions with output planes of at most this many positions, or with this few input channels (the
+# stem's RGB), run as im2col matmuls: XLA:CPU's own convolutions ran ResNet-18's 2x2 and 3x3 planes and the stem at
+# 1–5 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
+IM2COL_MAX_POSITIONS = 4 * 4
+IM2COL_MAX_IN_CHANNELS = 4
+
+
+def lowering(out_positions: int, in_channels: int) -> str:
+  """Which lowering `conv` uses on CPU for an output plane of `out_positions` and `in_channels` input channels:
+  "im2col", "tapwise" or "xla" (other platforms always use XLA's own convolution)."""
+  if out_positions <= IM2COL_MAX_POSITIONS or in_channels <= IM2COL_MAX_IN_CHANNELS:
+    return "im2col"
+  return "tapwise" if out_positions >= TAPWISE_MIN_POSITIONS else "xla"
+
+
 def conv(lhs, rhs, strides, pads):
-  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)): `conv_tapwise_kernel_grad` when the output
-  plane has at least `TAPWISE_MIN_POSITIONS` positions, else `lax.conv_general_dilated`."""
+  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)), lowered per `lowering`: `conv_im2col` (CPU
+  only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or `lax.conv_general_dilated`."""
+  strides, pads = tuple(strides), tuple(pads)
   out_hw = [(size + sum(pad) - k) // s + 1 for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides)]
-  if out_hw[0] * out_hw[1] >= TAPWISE_MIN_POSITIONS:
-    return conv_tapwise_kernel_grad(lhs, rhs, tuple(strides), tuple(pads))
+  choice = lowering(out_hw[0] * out_hw[1], lhs.shape[-1])
+  if choice == "im2col":
+    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: conv_im2col(x, w, strides, pads),
+                                      default=lambda x, w: _conv(x, w, strides, pads))
+  if choice == "tapwise":
+    return conv_tapwise_kernel_grad(lhs, rhs, strides, pads)
   return _conv(lhs, rhs, strides, pads)
 
 
@@ -152,6 +192,18 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
+
+
+# BatchNorm as every model here uses it: PyTorch's momentum 0.1 (= flax 0.9) and eps 1e-5. Train-mode variance as
+# mean((x − mean)²), like PyTorch: flax's default E[x²] − E[x]² cancels when a channel's mean is large against its
+# spread (post-ReLU activations), losing ~ε·(mean/std)² of the variance; that put 3e-4 relative errors into every
+# gradient below ResNet-18's layer4 (tests/test_gradients.py, docs/NUMERICS.md).
+BatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5, use_fast_variance=False)
+
+
+def at_least_float32(x: jax.Array) -> jax.Array:
+  """x in float32, or kept in float64 when it already is (the float64 gradient checks run the models in float64)."""
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def mask_bits(keep: float) -> int:

@@ -80,8 +80,8 @@ class ResNet(nn.Module):
     block = BasicBlock if block_kind == "basic" else Bottleneck
     conv = functools.partial(layers.Conv, use_bias=False, dtype=self.dtype,
                              kernel_init=initializers.kernel_init(self.init_scheme))
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, scale_init=initializers.bn_scale_normal)
+    norm = functools.partial(layers.BatchNorm, use_running_average=not train, dtype=self.dtype,
+                             scale_init=initializers.bn_scale_normal)
     x = conv(64, (7, 7), (2, 2), padding=3, name="conv1")(x.astype(self.dtype))
     x = nn.relu(norm(name="bn1")(x))
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

@@ -34,8 +34,7 @@ class SPANet(nn.Module):
     bn_mask = None if mask is None else jnp.broadcast_to(mask[:, None] > 0, (b, self.hidden))
 
     def bn_relu_drop(x, name):
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                       name=name)(x, mask=bn_mask)
+      x = layers.BatchNorm(use_running_average=not train, dtype=self.dtype, name=name)(x, mask=bn_mask)
       return layers.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
 
     x = bn_relu_drop(self._dense(self.hidden, j * 3, "w1")(y.astype(self.dtype)), "batch_norm1")
@@ -66,8 +65,8 @@ class PoseDiscriminator(nn.Module):
       x = nn.Dense(width, dtype=self.dtype, kernel_init=initializers.he_normal,
                    bias_init=initializers.torch_linear_bias(x.shape[-1]), name=f"w{i + 1}")(x)
       bn_mask = None if mask is None else jnp.broadcast_to(mask[:, None] > 0, (b, width))
-      x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                               name=f"batch_norm{i + 1}")(x, mask=bn_mask))
+      x = nn.relu(layers.BatchNorm(use_running_average=not train, dtype=self.dtype,
+                                   name=f"batch_norm{i + 1}")(x, mask=bn_mask))
     out = nn.Dense(1, dtype=self.dtype, kernel_init=initializers.he_normal,
                    bias_init=initializers.torch_linear_bias(x.shape[-1]), name=f"w{len(self.widths) + 1}")(x)
     return out[:, 0].astype(jnp.float32)

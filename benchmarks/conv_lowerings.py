@@ -1,0 +1,107 @@
+"""Forward + both gradients of every convolution shape our networks run, under each lowering `layers` offers.
+
+  python -m benchmarks.conv_lowerings                        # the shapes of every train_step row
+  python -m benchmarks.conv_lowerings --backbone=res18 --size=64 --batch=32
+
+Lowerings: `xla` (lax.conv_general_dilated and XLA's own transposes), `tapwise` (its kernel gradient as one matmul per
+tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows).
+Each shape is timed as a jitted f(x, w) = Σ conv(x, w)·c with its gradient w.r.t. x and w; the table shows ms
+and GFLOP/s per lowering and the lowering `layers.conv` picks. This is the op-level evidence for the choice rule.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ahup_jax.models import layers
+from ahup_jax.models.resnet import STAGES
+from benchmarks import timing
+
+LOWERINGS = {
+    "xla": lambda x, w, s, p: jax.lax.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC")),
+    "tapwise": layers.conv_tapwise_kernel_grad,
+    "im2col": layers.conv_im2col,
+    "chosen": layers.conv,
+}
+
+
+def conv_shapes(backbone: str, size: int, batch: int) -> list[dict]:
+  """Every distinct non-1x1 convolution of G (and T's deconvolution phases) for one input size:
+  {"name", "x": [B, H, W, C_in], "w": [kh, kw, C_in, C_out], "strides", "pads", "count"}."""
+  kind, stages = STAGES[backbone]
+  shapes: dict[tuple, dict] = {}
+
+  def add(name, hw, cin, cout, k, stride, pads):
+    key = (hw, cin, cout, k, stride, pads)
+    if key in shapes:
+      shapes[key]["count"] += 1
+      return
+    shapes[key] = {"name": name, "x": [batch, hw, hw, cin], "w": [k, k, cin, cout], "strides": (stride, stride),
+                   "pads": pads, "count": 1}
+
+  hw = size // 2
+  add("stem 7x7/2", size, 3, 64, 7, 2, ((3, 3), (3, 3)))
+  hw //= 2
+  cin = 64
+  for stage, blocks in enumerate(stages):
+    width = 64 * 2**stage
+    for i in range(blocks):
+      stride = 2 if (i == 0 and stage > 0) else 1
+      mid_in = cin if kind == "basic" else width
+      add(f"layer{stage + 1} 3x3/{stride}", hw, mid_in, width, 3, stride, ((1, 1), (1, 1)))
+      hw //= stride
+      if kind == "basic":
+        add(f"layer{stage + 1} 3x3/1", hw, width, width, 3, 1, ((1, 1), (1, 1)))
+      cin = width * (1 if kind == "basic" else 4)
+  for i in range(3):  # deconv phases: 4 convs with 2x2 kernels per layer (models/head.py)
+    for rows in ((1, 0), (0, 1)):
+      for cols in ((1, 0), (0, 1)):
+        add(f"deconv{i} phase", hw, cin, 256, 2, 1, (rows, cols))
+    hw, cin = hw * 2, 256
+  return list(shapes.values())
+
+
+def measure(shape: dict, lowering: str, repeats: int) -> dict:
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=shape["x"]), jnp.float32)
+  w = jnp.asarray(rng.normal(size=shape["w"]) * 0.05, jnp.float32)
+  conv = LOWERINGS[lowering]
+  out_shape = jax.eval_shape(lambda x, w: conv(x, w, shape["strides"], shape["pads"]), x, w)
+  c = jnp.asarray(rng.normal(size=out_shape.shape), jnp.float32)
+  step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(conv(x, w, shape["strides"], shape["pads"]) * c),
+                                    argnums=(0, 1)))
+  t, _ = timing.timed(step, x, w, repeats=repeats)
+  b, ho, wo, cout = out_shape.shape
+  flops = 3 * 2 * b * ho * wo * cout * np.prod(shape["w"][:3])  # forward, input and kernel gradient
+  return {"ms": 1e3 * t.median_s, "gflops": timing.gflops(flops, t.median_s)}
+
+
+def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
+        lowerings=tuple(LOWERINGS)) -> list[dict]:
+  rows = []
+  for shape in conv_shapes(backbone, size, batch):
+    row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
+    for lowering in lowerings:
+      row[lowering] = measure(shape, lowering, repeats)
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+  return rows
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--backbone", default="res18", choices=tuple(STAGES))
+  parser.add_argument("--size", type=int, default=64)
+  parser.add_argument("--batch", type=int, default=32)
+  parser.add_argument("--repeats", type=int, default=10)
+  parser.add_argument("--lowerings", default=",".join(LOWERINGS))
+  args = parser.parse_args()
+  run(args.backbone, args.size, args.batch, args.repeats, args.lowerings.split(","))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,107 @@
+"""`layers.conv`'s lowerings (im2col, per-tap kernel gradient, XLA's) against float64 at every convolution shape the
+backbones run (ResNet-18 at 64², 96², 128², ResNet-50 at 256²; batch 1), forward and both gradients.
+
+Tolerance per element, from float32 accumulation: a sum of n products rounds by at most ~√n·ε of the sum of their
+magnitudes with blocked accumulation (n·ε in the worst order); the magnitudes are the same convolution applied to
+|x|, |w| and |∂L/∂y| (computed exactly in float64). n is the reduction length: kh·kw·C_in for the output,
+kh·kw·C_out for the input gradient, B·ho·wo for the kernel gradient. A wrong or missing product is O(1) of a term,
+√n/ε ≈ 10⁸ times larger.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ahup_jax.models import layers
+from benchmarks.conv_lowerings import conv_shapes
+
+EPS = float(np.finfo(np.float32).eps)
+BACKBONE_SIZES = (("res18", 64), ("res18", 96), ("res18", 128), ("res50", 256))
+DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _unique_shapes() -> list[dict]:
+  shapes = {}
+  for backbone, size in BACKBONE_SIZES:
+    for shape in conv_shapes(backbone, size, batch=1):
+      key = (tuple(shape["x"]), tuple(shape["w"]), shape["strides"], shape["pads"])
+      shapes.setdefault(key, dict(shape, id=f"{backbone}-{size}-{shape['name'].replace(' ', '')}-{shape['x'][1]}"))
+  return list(shapes.values())
+
+
+SHAPES = _unique_shapes()
+
+
+def lax_conv(x, w, strides, pads):
+  return jax.lax.conv_general_dilated(x, w, strides, pads, dimension_numbers=DIMS)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _float32_results(x, w, g, strides, pads):
+  y, pullback = jax.vjp(lambda x, w: layers.conv(x, w, strides, pads), x, w)
+  return (y, *pullback(g))
+
+
+def _float64_results(x, w, g, strides, pads):
+  """(y, ∂x, ∂w) exactly, and the same three for |x|, |w|, |g| (the magnitude sums of the rounding bound)."""
+  with jax.enable_x64(True):
+    x, w, g = (jnp.asarray(a, jnp.float64) for a in (x, w, g))
+
+    @jax.jit
+    def results(x, w, g):
+      y, pullback = jax.vjp(lambda x, w: lax_conv(x, w, strides, pads), x, w)
+      return (y, *pullback(g))
+
+    exact = results(x, w, g)
+    magnitude = results(jnp.abs(x), jnp.abs(w), jnp.abs(g))
+    return [np.asarray(a) for a in exact], [np.asarray(a) for a in magnitude]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s["id"] for s in SHAPES])
+def test_conv_lowering_equals_float64(shape):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=shape["x"]).astype(np.float32)
+  w = (rng.normal(size=shape["w"]) / np.sqrt(np.prod(shape["w"][:3]))).astype(np.float32)
+  strides, pads = shape["strides"], shape["pads"]
+  y_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, strides, pads), x, w).shape
+  g = rng.normal(size=y_shape).astype(np.float32)
+  got = _float32_results(x, w, g, strides, pads)
+  exact, magnitude = _float64_results(x, w, g, strides, pads)
+  kh, kw, c_in, c_out = shape["w"]
+  lengths = (kh * kw * c_in, kh * kw * c_out, y_shape[0] * y_shape[1] * y_shape[2])
+  for what, a, b, m, n in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude, lengths):
+    error = np.abs(np.asarray(a, np.float64) - b)
+    bound = np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny
+    worst = np.unravel_index(np.argmax(error / bound), error.shape)
+    assert np.all(error <= bound), (f"{what} ({layers.lowering(y_shape[1] * y_shape[2], c_in)}): error "
+                                    f"{error[worst]:.3g} > √{n}·ε·{m[worst]:.3g} at {worst}")
+
+
+@pytest.mark.parametrize("positions,channels,expected", [
+    (2 * 2, 512, "im2col"), (4 * 4, 256, "im2col"), (64 * 64, 3, "im2col"), (8 * 8, 128, "xla"),
+    (32 * 32, 64, "tapwise")])
+def test_lowering_rule(positions, channels, expected):
+  assert layers.lowering(positions, channels) == expected
+
+
+@pytest.mark.parametrize("hw,channels,lowered", [(2, 16, "im2col"), (12, 8, "xla"), (40, 8, "tapwise")])
+def test_lowering_shows_in_the_program(hw, channels, lowered):
+  """On CPU, of the two gradient convolutions (input, kernel; the unused forward is dropped): im2col keeps none,
+  the per-tap kernel gradient one, XLA's both."""
+  x, w = jnp.ones((2, hw, hw, channels)), jnp.ones((3, 3, channels, 4))
+  text = jax.jit(jax.grad(lambda x, w: layers.conv(x, w, (1, 1), ((1, 1), (1, 1))).sum(), argnums=(0, 1))).lower(
+      x, w).as_text()
+  assert text.count("stablehlo.convolution") == {"im2col": 0, "tapwise": 1, "xla": 2}[lowered]
+
+
+def test_other_platforms_keep_xla_convolutions():
+  """The non-CPU branch of an im2col-lowered shape is the plain convolution (what GPU/TPU compile)."""
+  x, w = jnp.ones((2, 2, 2, 16)), jnp.ones((3, 3, 16, 4))
+  for platform, convolutions in (("cpu", 0), ("cuda", 1)):
+    text = jax.jit(lambda x, w: layers.conv(x, w, (1, 1), ((1, 1), (1, 1)))).trace(x, w).lower(
+        lowering_platforms=(platform,)).as_text()
+    assert text.count("stablehlo.convolution") == convolutions, platform
