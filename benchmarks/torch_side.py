@@ -1,0 +1,207 @@
+"""The same SAA step and SPA epoch in PyTorch, timed beside ours in one process window (issue: speed vs PyTorch).
+
+  python -m benchmarks.torch_side                       # every row, 2 alternating rounds
+  python -m benchmarks.torch_side --rows=res18-64 --rounds=3
+
+PyTorch side (`benchmarks/torch_reference.py`, the official layout): G + T forward, soft-argmax, a D update on
+detached features (SA, LSGAN), then G+T with L1 + λ_D·LSGAN-SA (pivot sdt) through the updated D, two Adams (b1 0.5);
+fp32, NCHW, `torch.set_num_threads(threads)`. Ours: the trainer's compiled step (`benchmarks.train_step.build`),
+on the same batch values. Both sides run on the same cores with the same thread count; the rounds alternate
+PyTorch and JAX so that the machine's drift hits both. The SPA row runs one epoch of f (100k random poses, batch
+256, Adam, clipping, dropout, the descriptor loss) on each side. Needs the optional `requirements-torch.txt` extra.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+ROWS = {  # name: (backbone, input, batch)
+    "res18-64": ("res18", 64, 32),
+    "res18-96": ("res18", 96, 18),
+    "res18-128": ("res18", 128, 32),
+    "res50-256": ("res50", 256, 8),
+}
+SPA_ROW = "spa-epoch"
+LMD_D = 0.02
+
+
+def torch_available() -> str:
+  """'' when PyTorch can be imported, else the reason (the message a skipped row shows)."""
+  try:
+    import torch  # noqa: F401
+  except ImportError as error:
+    return f"PyTorch not installed ({error}); pip install -r requirements-torch.txt"
+  return ""
+
+
+def _median_time(fn, repeats: int, warmup: int) -> tuple[float, list[float]]:
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), times
+
+
+def torch_saa_step(backbone: str, size: int, batch_np: dict, threads: int):
+  """A closure running one PyTorch SAA iteration on `batch_np` (numpy, NHWC images), as the official code."""
+  import torch
+  from benchmarks import torch_reference as ref
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  depth = size // 4
+  g = ref.resnet(backbone)
+  t = ref.HeadNet(g.out_channels, depth)
+  d = ref.ConvD(g.out_channels, ref.J)
+  opt_gt = torch.optim.Adam(list(g.parameters()) + list(t.parameters()), lr=1e-3, betas=(0.5, 0.999))
+  opt_d = torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999))
+  image = torch.from_numpy(batch_np["image"]).permute(0, 3, 1, 2).contiguous()
+  target, vis = torch.from_numpy(batch_np["joints_hm"]), torch.from_numpy(batch_np["vis"])
+  have_depth, is_syn = torch.from_numpy(batch_np["have_depth"]), torch.from_numpy(batch_np["is_synthetic"])
+  cells = torch.from_numpy(batch_np["joint_cells"]).long()
+  ones = torch.ones_like(is_syn)
+
+  def step():
+    feats = g(image)
+    coords = ref.soft_argmax(t(feats), depth)
+    for p in d.parameters():
+      p.requires_grad_(True)
+    loss_d = ref.sa_lsgan_loss(d(feats.detach()), cells, is_syn, ones)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    for p in d.parameters():  # G's step goes through the updated D without accumulating D gradients
+      p.requires_grad_(False)
+    loss = (ref.coord_loss(coords, target, vis, have_depth, 1.0)
+            + LMD_D * ref.sa_lsgan_loss(d(feats), cells, 0.5 * ones, ones))
+    opt_gt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_gt.step()
+    return float(loss)
+
+  return step
+
+
+def jax_saa_step(backbone: str, size: int, batch: int):
+  """(closure running one step of our compiled SAA step, the numpy batch it uses)."""
+  import jax
+  from benchmarks import train_step
+  config = train_step.bench_config(backbone, size, batch)
+  config.adapt.lmd_D = LMD_D
+  batch_np = train_step.fake_batch(config)
+  jitted, state, global_batch = train_step.build(config)
+  holder = {"state": state}
+
+  def step():
+    holder["state"], metrics = jitted(holder["state"], global_batch)
+    jax.block_until_ready(metrics)
+
+  return step, batch_np
+
+
+def torch_spa_epoch(num_poses: int, batch: int, threads: int, lmd_skel: float = 50.0):
+  """A closure running one PyTorch SPA epoch (shuffle, batches, dropout, L1 + λ_skel·MSE descriptor, clip, Adam)."""
+  import numpy as np
+  import torch
+  from ahup_jax import skeleton
+  from benchmarks import torch_reference as ref
+  torch.set_num_threads(threads)
+  torch.manual_seed(0)
+  net = ref.PAnet()
+  opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+  rng = np.random.default_rng(0)
+  poses = torch.from_numpy((rng.random((num_poses, 17, 3)) * 40 + 10).astype(np.float32))
+  edges = torch.as_tensor(np.asarray(skeleton.EDGES))
+  target = torch.ones(len(edges))
+
+  def descriptor(p):
+    lengths = (p[:, edges[:, 0]] - p[:, edges[:, 1]]).norm(dim=-1)
+    return lengths / (p[:, skeleton.L_SHOULDER] - p[:, skeleton.R_SHOULDER]).norm(dim=-1, keepdim=True)
+
+  def epoch():
+    net.train()
+    order = torch.randperm(num_poses)
+    for start in range(0, num_poses, batch):
+      x = poses[order[start:start + batch]]
+      out = net(x.reshape(len(x), -1)).reshape(x.shape)
+      loss = (out - x).abs().mean() + lmd_skel * ((descriptor(out) - target) ** 2).mean()
+      opt.zero_grad(set_to_none=True)
+      loss.backward()
+      torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+      opt.step()
+
+  return epoch
+
+
+def jax_spa_epoch(num_poses: int, batch: int):
+  import jax
+  from benchmarks import spa_fit
+  from configs import saa
+  spa_cfg = saa.get_config().spa
+  spa_cfg.batch_size = batch
+  run_epoch, args = spa_fit.epoch_inputs(spa_cfg, num_poses)
+  holder = {"args": args}
+
+  def epoch():
+    state, metrics = run_epoch(*holder["args"])
+    holder["args"] = (state, *holder["args"][1:])
+    jax.block_until_ready(metrics)
+
+  return epoch
+
+
+def side_by_side(torch_fn, jax_fn, items: int, rounds: int, repeats: int, warmup: int) -> dict:
+  """Alternating rounds (PyTorch then JAX), median seconds per call of each side → items/s and their ratio."""
+  torch_s, jax_s = [], []
+  for r in range(rounds):
+    torch_s.append(_median_time(torch_fn, repeats, warmup if r == 0 else 1)[0])
+    jax_s.append(_median_time(jax_fn, repeats, warmup if r == 0 else 1)[0])
+  torch_rate, jax_rate = [items / s for s in torch_s], [items / s for s in jax_s]
+  return {"torch_per_s": torch_rate, "jax_per_s": jax_rate,
+          "ratio": statistics.median(jax_rate) / statistics.median(torch_rate)}
+
+
+def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup: int = 2, threads: int = 0,
+        spa_poses: int = 100_000, spa_batch: int = 256) -> dict:
+  """Every row side by side; {"skipped": reason} when PyTorch is missing."""
+  reason = torch_available()
+  if reason:
+    return {"skipped": reason}
+  import torch
+  threads = threads or os.cpu_count()
+  out = {"threads": threads, "torch": torch.__version__, "rows": []}
+  for name in rows:
+    if name == SPA_ROW:
+      result = side_by_side(torch_spa_epoch(spa_poses, spa_batch, threads), jax_spa_epoch(spa_poses, spa_batch),
+                            spa_poses, rounds, repeats=1, warmup=1)
+      out["rows"].append({"row": name, "config": f"SPA epoch, {spa_poses} poses, batch {spa_batch}",
+                          "unit": "poses/s", **result})
+      continue
+    backbone, size, batch = ROWS[name]
+    jax_fn, batch_np = jax_saa_step(backbone, size, batch)
+    torch_fn = torch_saa_step(backbone, size, batch_np, threads)
+    result = side_by_side(torch_fn, jax_fn, batch, rounds, repeats, warmup)
+    out["rows"].append({"row": name, "config": f"{backbone} {size}² batch {batch}", "unit": "images/s", **result})
+    print(json.dumps(out["rows"][-1]), flush=True)
+  return out
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--rows", default=",".join((*ROWS, SPA_ROW)), help=f"comma-separated of {(*ROWS, SPA_ROW)}")
+  parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds")
+  parser.add_argument("--repeats", type=int, default=5, help="timed calls per round and side")
+  parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores, as XLA)")
+  parser.add_argument("--spa_poses", type=int, default=100_000)
+  args = parser.parse_args()
+  print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, threads=args.threads,
+                       spa_poses=args.spa_poses), indent=1))
+
+
+if __name__ == "__main__":
+  main()
