@@ -17,6 +17,16 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
 
 
+def fp32_atol(reduction_length: int, magnitude: float, depth: int = 1) -> float:
+  """Absolute tolerance for two fp32 evaluations of the same math that sum in different orders.
+
+  Each of `depth` chained layers sums `reduction_length` terms of size up to `magnitude`; reordering such a sum moves
+  it by about √n·ε·magnitude (random-walk rounding model), and 4 of those keeps the test false-alarm free. Errors
+  of a wrong computation are orders of magnitude larger than this at the sizes the tests use.
+  """
+  return 4.0 * depth * np.sqrt(reduction_length) * np.finfo(np.float32).eps * magnitude
+
+
 @pytest.fixture
 def realdata() -> pathlib.Path:
   """`../shared/realdata` (real sample files, research licences); skips where a clone has none."""

@@ -208,7 +208,8 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
 def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, features):
   """layers.Conv (1x1 kernels as a dot) = nn.Conv: same parameter tree, outputs and gradients, any stride/size.
 
-  Padded 1x1 and 3x3 kernels take lax.conv_general_dilated unchanged.
+  Padded 1x1 and 3x3 kernels take `layers.conv`: im2col dots on small planes (no XLA convolution left), else
+  lax.conv_general_dilated.
   """
   from flax import linen as nn
   from ahup_jax.models import layers
@@ -227,7 +228,9 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, fe
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), ours_grads, reference_grads)
   lowered = jax.jit(ours.apply).lower(variables, x).as_text()
   pointwise = kernel == (1, 1) and padding in ("SAME", "VALID", 0)
-  assert ("convolution" not in lowered) == pointwise
+  out_size = (size + 2 * (padding if isinstance(padding, int) else 0) - kernel[0]) // strides[0] + 1
+  as_dots = pointwise or layers.lowering(out_size * out_size, x.shape[-1]) == "im2col"
+  assert ("convolution" not in lowered) == as_dots
 
 
 def test_bit_dropout_keeps_the_right_fraction_and_scales():
