@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ahup_jax import checkpoint, sharding
+from ahup_jax import checkpoint, machine, sharding
 from ahup_jax.evaluation import protocols, tables
 from ahup_jax.spa import apply as spa_apply
 from ahup_jax.spa import data as spa_data
@@ -156,7 +156,9 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
                                            f"{config.data.testset})")
   gap = (f"\nSame model on held-out {config.data.trainset[0]} (source-domain) test images: "
          f"MPJPE {source_test['mpjpe']:.1f} mm, PA-MPJPE {source_test['pa_mpjpe']:.1f} mm\n")
-  text = table + gap + f"\nworkdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n"
+  text = (table + gap + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on the same "
+          "CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
+          f"workdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n")
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write(text)
   print(text)

@@ -6,6 +6,7 @@ fresh process → identical predictions, config override errors, the missing-dat
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -98,6 +99,11 @@ def test_resume_after_sigkill_gives_identical_params(synth_root, reference_run, 
   assert step_ref == step_res == 12
   for a, b in zip(jax.tree.leaves(params_ref), jax.tree.leaves(params_res)):
     np.testing.assert_array_equal(a, b)
+  # docs/NUMERICS.md's determinism claim: same machine, jaxlib and threads give the same metrics, bit for bit.
+  metrics_ref, metrics_res = (json.load(open(os.path.join(w, "eval", "metrics.json"))) for w in (reference_run, workdir))
+  assert metrics_res == metrics_ref
+  np.testing.assert_array_equal(np.load(os.path.join(workdir, "eval", "pred_hm.npz"))["pred"],
+                                np.load(os.path.join(reference_run, "eval", "pred_hm.npz"))["pred"])
 
 
 def test_export_loads_in_fresh_process_with_identical_predictions(synth_root, reference_run, tmp_path):
