@@ -1,6 +1,8 @@
 """BENCHMARKS.md from the results of benchmarks/run_all.py: machine, command, one table per instrument, targets."""
 from __future__ import annotations
 
+import statistics
+
 GB = 1e9
 USABLE = 0.75  # JAX preallocates 75 % of accelerator memory by default (XLA_PYTHON_CLIENT_MEM_FRACTION)
 PAPER = {"gt": 13.097, "gt_spa": 13.101, "increase": 0.00031}  # SPEC §2.7 / Table 3 (GMAC / 1024³)
@@ -36,7 +38,7 @@ def train_row_for_target(results: dict) -> dict | None:
 
 
 def targets(r: dict) -> list[dict]:
-  """Each issue-#10 target: what it asks, the measured figure, measured / target and pass | short | not measured."""
+  """Each speed target (issues #10 and #16): what it asks, the measured figure, measured / target and pass | short | not measured."""
   c = r["ceilings"]
   out = []
 
@@ -73,6 +75,11 @@ def targets(r: dict) -> list[dict]:
   add("no recompilation (the train step compiles once per configuration)", 1.0, once if compiles else None,
       f"compilations of each timed step configuration: {compiles}; also tests/test_compile_count.py",
       once is not None and ("none" if once else "recompiled"))
+  side = r.get("torch_side") or {}
+  for row in side.get("rows", []):
+    add(f"{row['config']} ≥ 1.5× PyTorch on the same CPU", 1.5, row["ratio"],
+        f"{statistics.median(row['jax_per_s']):.1f} vs {statistics.median(row['torch_per_s']):.1f} {row['unit']}",
+        f"{row['ratio']:.2f}×")
   return out
 
 
@@ -113,6 +120,7 @@ def markdown(r: dict) -> str:
                     _pct(t["achieved_gflops"] / beside(t, conv)), t["step_compiles"],
                     f"{t['memory']['peak'] / GB:.2f}"]
                    for t in r["train_step"]])
+  lines += _torch_side(r)
   lines += _profile(r)
   lines += ["## Inference step", "", "`inference.make_eval_step` (G+T, soft-argmax; flip test = a second pass on "
             "the mirrored crop).", ""]
@@ -161,6 +169,26 @@ def markdown(r: dict) -> str:
                   [[t["target"], t["shown"], "—" if t["ratio"] is None else f"{t['ratio']:.2f}", t["status"],
                     t["detail"]] for t in r["targets"]])
   return "\n".join(lines)
+
+
+def _torch_side(r: dict) -> list[str]:
+  """The side-by-side table: PyTorch and ahup_jax on the same batch, same cores, alternating rounds."""
+  t = r.get("torch_side")
+  if not t:
+    return []
+  lines = ["## Against PyTorch (the same step on the same CPU)", ""]
+  if "skipped" in t:
+    return lines + [f"Skipped: {t['skipped']}.", ""]
+  m = r["meta"]
+  lines += [f"`python -m benchmarks.torch_side`: the official step order in PyTorch {t['torch']} "
+            "(`benchmarks/torch_reference.py`: G + T, soft-argmax, D update on detached features, G+T with L1 + "
+            f"0.02·LSGAN-SA, Adam) against the trainer's compiled step, fp32, {t['threads']} threads each, on "
+            f"{m['cpu']} ({m['cores']} cores). Rounds alternate PyTorch and JAX; each cell lists the rounds' medians; "
+            "ratio = median ahup_jax ÷ median PyTorch (> 1: ours faster).", ""]
+  return lines + _table(["row", "unit", "PyTorch", "ahup_jax", "ratio"],
+                        [[row["config"], row["unit"], " / ".join(f"{x:.1f}" for x in row["torch_per_s"]),
+                          " / ".join(f"{x:.1f}" for x in row["jax_per_s"]), f"{row['ratio']:.2f}"]
+                         for row in t["rows"]])
 
 
 def _profile(r: dict) -> list[str]:

@@ -5,17 +5,16 @@
   python -m benchmarks.run_all --only=ceilings,spa_fit   # some instruments; writes under $TMPDIR/ahup_bench_full
 
 Instruments (one script each, runnable alone; shared helpers in benchmarks/timing.py): ceilings (fp32 matmul,
-3x3 conv, dense layer), train_step, profile (op-by-op breakdown of the ResNet-50 step), inference (+ SPA head
-overhead), input_pipeline, spa_fit, scaling (1–8 simulated devices), memory (does ResNet-50 256² batch 120 fit 16 / 80 GB). The Targets section compares the figures with
-issue #10's targets.
+3x3 conv, dense layer), train_step, torch_side (the same SAA step and SPA epoch in PyTorch, timed beside ours),
+profile (op-by-op breakdown of the ResNet-50 step), inference (+ SPA head overhead), input_pipeline, spa_fit,
+scaling (1–8 simulated devices), memory (does ResNet-50 256² batch 120 fit 16 / 80 GB). The Targets section
+compares the figures with the speed targets.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,11 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 
+from ahup_jax import machine  # noqa: E402
 from benchmarks import (ceilings, inference, input_pipeline, memory, profile, report, scaling, spa_fit,  # noqa: E402
-                        timing, train_step)
+                        timing, torch_side, train_step)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-INSTRUMENTS = ("ceilings", "train_step", "profile", "inference", "input_pipeline", "spa_fit", "scaling", "memory")
+INSTRUMENTS = ("ceilings", "train_step", "torch_side", "profile", "inference", "input_pipeline", "spa_fit", "scaling",
+               "memory")
 
 # Per size: the arguments of each instrument. Train rows: (backbone, input, batch, dtype); the first is the feed
 # reference.
@@ -37,6 +38,7 @@ SIZES = {
         "ceilings": dict(matmul_n=2048, conv_batch=32, repeats=10),
         "train_step": dict(rows=[("res18", 96, 18, "float32"), ("res18", 128, 32, "float32"),
                                  ("res50", 256, 8, "float32"), ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
+        "torch_side": dict(rows=("res18-64", "res18-96", "res18-128", "res50-256", "spa-epoch"), rounds=2, repeats=5),
         "profile": dict(backbone="res50", size=256, batch=8, top=12),
         "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
         "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,
@@ -48,6 +50,7 @@ SIZES = {
     "quick": {
         "ceilings": dict(matmul_n=512, conv_batch=4, repeats=3),
         "train_step": dict(rows=[("res18", 96, 6, "float32")], repeats=3, warmup=1),
+        "torch_side": dict(rows=("res18-64", "spa-epoch"), rounds=1, repeats=2, warmup=1, spa_poses=2048),
         "profile": dict(backbone="res18", size=96, batch=6, top=5),
         "inference": dict(rows=[("res18", 96, 4)], repeats=3, spa=("res18", 96)),
         "input_pipeline": dict(sizes=(96,), image_size=192, batch_size=6, steps=3, warmup_steps=1, num_images=6,
@@ -57,18 +60,6 @@ SIZES = {
         "memory": dict(backbone="res18", size=96, batch=8, devices=(1, 2), remat=(True,)),
     },
 }
-
-
-def machine() -> dict:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  return {"cpu": cpu, "cores": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
-          "devices": jax.device_count(), "load_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def measure(name: str, sizes: dict) -> object:
@@ -83,6 +74,8 @@ def measure(name: str, sizes: dict) -> object:
     return [timing.bracketed(lambda: train_step.run(b, s, n, dtype=dtype, repeats=cfg["repeats"],
                                                     warmup=cfg["warmup"]), conv_ceiling)
             for b, s, n, dtype in cfg["rows"]]
+  if name == "torch_side":
+    return torch_side.run(**cfg)
   if name == "profile":
     return profile.run(**cfg)
   if name == "inference":
@@ -135,7 +128,7 @@ def main() -> None:
   json_path = args.json or os.path.join(out_dir or HERE, "results.json")
 
   start = time.perf_counter()
-  results = {"meta": machine() | {"size": size, "command": "python -m benchmarks.run_all " + " ".join(sys.argv[1:])}}
+  results = {"meta": machine.describe() | {"size": size, "command": "python -m benchmarks.run_all " + " ".join(sys.argv[1:])}}
   for name in only:
     tick = time.perf_counter()
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)

@@ -40,3 +40,20 @@ def test_targets_divide_by_the_bracketing_ceiling_else_the_run_start_one(around,
   assert targets["train step"]["measured"] == pytest.approx(66.0 / conv)
   assert targets["SPA fit"]["measured"] == pytest.approx(77.0 / matmul)
   assert targets["SPA fit"]["status"] == ("pass" if 77.0 / matmul >= 0.7 else "short")
+
+
+def test_torch_side_rows_become_a_table_and_one_target_each():
+  results = _results()
+  results["meta"] = {"cpu": "Test CPU", "cores": 2}
+  results["torch_side"] = {"threads": 2, "torch": "2.x", "rows": [
+      {"row": "res18-64", "config": "res18 64² batch 32", "unit": "images/s", "torch_per_s": [50.0, 60.0],
+       "jax_per_s": [90.0, 100.0], "ratio": 95.0 / 55.0},
+      {"row": "spa-epoch", "config": "SPA epoch", "unit": "poses/s", "torch_per_s": [10.0], "jax_per_s": [12.0],
+       "ratio": 1.2}]}
+  by_name = {t["target"]: t for t in report.targets(results)}
+  assert by_name["res18 64² batch 32 ≥ 1.5× PyTorch on the same CPU"]["status"] == "pass"
+  assert by_name["SPA epoch ≥ 1.5× PyTorch on the same CPU"]["status"] == "short"
+  table = "\n".join(report._torch_side(results))
+  assert "| res18 64² batch 32 | images/s | 50.0 / 60.0 | 90.0 / 100.0 | 1.73 |" in table
+  assert "Test CPU (2 cores)" in table
+  assert report._torch_side({"torch_side": {"skipped": "PyTorch not installed"}})[-2].startswith("Skipped")
