@@ -234,7 +234,10 @@ def assert_close_per_tensor(got, want, what):
         assert error <= TENSOR_RTOL * scale, f"{name}: max error {error:.3g} > {TENSOR_RTOL} × {scale:.3g}"
 
 
-@pytest.mark.parametrize("case", list(CASES))
+SLOW_CASES = ("res18-96-SA", "res50-256-SA")  # the same code at larger sizes: ~2 and ~5 min on 2 cores; `-m slow`
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow if c in SLOW_CASES else ()) for c in CASES])
 def test_compiled_step_gradients_equal_float64(case):
   backbone, size, batch_size, mode_d = CASES[case]
   config = case_config(backbone, size, mode_d)
