@@ -27,6 +27,13 @@ def fp32_atol(reduction_length: int, magnitude: float, depth: int = 1) -> float:
   return 4.0 * depth * np.sqrt(reduction_length) * np.finfo(np.float32).eps * magnitude
 
 
+def spa_head_atol(spa_params: dict, outputs, hidden: int = 1024) -> float:
+  """`fp32_atol` for two separately compiled evaluations of the SPA net f: its dense layers (w1, two per stage, w2)
+  each reduce over up to `hidden` terms at the scale of the pose `outputs` (±50 hm)."""
+  stages = sum(1 for name in spa_params if name.startswith("stage_") and name.endswith("_w1"))
+  return fp32_atol(hidden, float(np.abs(np.asarray(outputs)).max()), depth=2 + 2 * stages)
+
+
 @pytest.fixture
 def realdata() -> pathlib.Path:
   """`../shared/realdata` (real sample files, research licences); skips where a clone has none."""
