@@ -1,0 +1,88 @@
+"""Two XLA_FLAGS settings timed in lockstep: the trainer's SAA step in two worker processes that take turns.
+
+  python -m benchmarks.xla_flags_ab --b="--xla_cpu_use_onednn=true" --backbone=res18 --size=96 --batch=18
+  python -m benchmarks.xla_flags_ab --a="" --b="--xla_cpu_prefer_vector_width=512" --rounds=8
+
+XLA flags are fixed per process, so A and B cannot share one process; instead each worker compiles the step once
+with its flags, then the parent asks A, then B, then A, ... for `--steps` steps at a time. Only one worker computes
+at any moment and both see the same minutes of the machine's drift, so the ratio of their median step times is
+comparable even where absolute figures are not (a loaded or throttled machine). Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def worker(backbone: str, size: int, batch: int) -> None:
+  """Compile and warm up, then for each line "N" on stdin run N steps and print their total seconds."""
+  from benchmarks.torch_side import jax_saa_step
+  step, _ = jax_saa_step(backbone, size, batch)
+  step()
+  step()
+  print("ready", flush=True)
+  for line in sys.stdin:
+    start = time.perf_counter()
+    for _ in range(int(line)):
+      step()
+    print(f"{time.perf_counter() - start:.6f}", flush=True)
+
+
+def _start(flags: str, args) -> subprocess.Popen:
+  env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
+  cmd = [sys.executable, "-m", "benchmarks.xla_flags_ab", "--worker", f"--backbone={args.backbone}",
+         f"--size={args.size}", f"--batch={args.batch}"]
+  proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  return proc
+
+
+def _wait_ready(proc: subprocess.Popen, name: str) -> None:
+  line = proc.stdout.readline().strip()
+  if line != "ready":
+    raise RuntimeError(f"worker {name} failed to start (got {line!r}); run it alone to see its error")
+
+
+def _timed(proc: subprocess.Popen, steps: int) -> float:
+  proc.stdin.write(f"{steps}\n")
+  proc.stdin.flush()
+  return float(proc.stdout.readline()) / steps
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--a", default="", help="XLA_FLAGS of side A (default: none)")
+  parser.add_argument("--b", default="--xla_cpu_use_onednn=true", help="XLA_FLAGS of side B")
+  parser.add_argument("--backbone", default="res18")
+  parser.add_argument("--size", type=int, default=96)
+  parser.add_argument("--batch", type=int, default=18)
+  parser.add_argument("--rounds", type=int, default=6, help="A/B turns")
+  parser.add_argument("--steps", type=int, default=2, help="steps per turn")
+  parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.worker:
+    worker(args.backbone, args.size, args.batch)
+    return
+  procs = {"A": _start(args.a, args), "B": _start(args.b, args)}
+  try:
+    for name, proc in procs.items():  # both compile at once; the timed turns start when both are ready
+      _wait_ready(proc, name)
+    times = {"A": [], "B": []}
+    for _ in range(args.rounds):
+      for name in ("A", "B"):
+        times[name].append(_timed(procs[name], args.steps))
+  finally:
+    for proc in procs.values():
+      proc.kill()
+  median = {k: statistics.median(v) for k, v in times.items()}
+  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}", "a": args.a, "b": args.b,
+                    "step_s": times, "images_per_s": {k: args.batch / v for k, v in median.items()},
+                    "speedup_b_over_a": median["A"] / median["B"], "load_at_end": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+  main()
