@@ -1,7 +1,11 @@
-"""Two XLA_FLAGS settings timed in lockstep: the trainer's SAA step in two worker processes that take turns.
+"""Two settings timed in lockstep: the trainer's SAA step in two worker processes that take turns.
 
   python -m benchmarks.xla_flags_ab --b="--xla_cpu_use_onednn=true" --backbone=res18 --size=96 --batch=18
   python -m benchmarks.xla_flags_ab --a="" --b="--xla_cpu_prefer_vector_width=512" --rounds=8
+  python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.layers.IM2COL_MAX_IN_CHANNELS=0 --size=64 --batch=32
+
+A side is its XLA_FLAGS plus optional module constants set before the step is built (`--a_set`/`--b_set`,
+comma-separated `module.NAME=int`), e.g. the conv lowering thresholds of `ahup_jax.models.layers`.
 
 XLA flags are fixed per process, so A and B cannot share one process; instead each worker compiles the step once
 with its flags, then the parent asks A, then B, then A, ... for `--steps` steps at a time. Only one worker computes
@@ -19,9 +23,22 @@ import sys
 import time
 
 
-def worker(backbone: str, size: int, batch: int) -> None:
+def _apply(assignments: str) -> None:
+  """Sets each `package.module.NAME=int` of a comma-separated list."""
+  import importlib
+  for item in filter(None, assignments.split(",")):
+    target, value = item.split("=")
+    module, name = target.rsplit(".", 1)
+    mod = importlib.import_module(module)
+    if not hasattr(mod, name):
+      raise ValueError(f"--*_set: {module} has no {name}")
+    setattr(mod, name, int(value))
+
+
+def worker(backbone: str, size: int, batch: int, assignments: str) -> None:
   """Compile and warm up, then for each line "N" on stdin run N steps and print their total seconds."""
   from benchmarks.torch_side import jax_saa_step
+  _apply(assignments)
   step, _ = jax_saa_step(backbone, size, batch)
   step()
   step()
@@ -33,10 +50,10 @@ def worker(backbone: str, size: int, batch: int) -> None:
     print(f"{time.perf_counter() - start:.6f}", flush=True)
 
 
-def _start(flags: str, args) -> subprocess.Popen:
+def _start(flags: str, assignments: str, args) -> subprocess.Popen:
   env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
   cmd = [sys.executable, "-m", "benchmarks.xla_flags_ab", "--worker", f"--backbone={args.backbone}",
-         f"--size={args.size}", f"--batch={args.batch}"]
+         f"--size={args.size}", f"--batch={args.batch}", f"--set={assignments}"]
   proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
   return proc
 
@@ -56,7 +73,10 @@ def _timed(proc: subprocess.Popen, steps: int) -> float:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--a", default="", help="XLA_FLAGS of side A (default: none)")
-  parser.add_argument("--b", default="--xla_cpu_use_onednn=true", help="XLA_FLAGS of side B")
+  parser.add_argument("--b", default="", help="XLA_FLAGS of side B")
+  parser.add_argument("--a_set", default="", help="module constants of side A: module.NAME=int,...")
+  parser.add_argument("--b_set", default="", help="module constants of side B: module.NAME=int,...")
+  parser.add_argument("--set", default="", help=argparse.SUPPRESS)
   parser.add_argument("--backbone", default="res18")
   parser.add_argument("--size", type=int, default=96)
   parser.add_argument("--batch", type=int, default=18)
@@ -65,9 +85,9 @@ def main() -> None:
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
-    worker(args.backbone, args.size, args.batch)
+    worker(args.backbone, args.size, args.batch, args.set)
     return
-  procs = {"A": _start(args.a, args), "B": _start(args.b, args)}
+  procs = {"A": _start(args.a, args.a_set, args), "B": _start(args.b, args.b_set, args)}
   try:
     for name, proc in procs.items():  # both compile at once; the timed turns start when both are ready
       _wait_ready(proc, name)
@@ -79,7 +99,7 @@ def main() -> None:
     for proc in procs.values():
       proc.kill()
   median = {k: statistics.median(v) for k, v in times.items()}
-  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}", "a": args.a, "b": args.b,
+  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}", "a": [args.a, args.a_set], "b": [args.b, args.b_set],
                     "step_s": times, "images_per_s": {k: args.batch / v for k, v in median.items()},
                     "speedup_b_over_a": median["A"] / median["B"], "load_at_end": os.getloadavg()}))
 
