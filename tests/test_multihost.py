@@ -145,3 +145,26 @@ def test_two_processes_killed_mid_run_resume_to_the_same_params(synth_root, runs
   for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params_ref)):
     np.testing.assert_array_equal(a, b)
   assert json.load(open(os.path.join(workdir, "eval", "metrics.json"))) == _metrics(runs["two"])["eval/metrics.json"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (dict(num_processes=2, process_id=0), "got --num_processes, --process_id but not --coordinator_address"),
+    (dict(coordinator_address="127.0.0.1", num_processes=2, process_id=0), "must be HOST:PORT"),
+    (dict(coordinator_address="h:1", num_processes=2, process_id=2), "must be in [0, --num_processes=2)"),
+    (dict(coordinator_address="h:1", mode="auto"), "--distributed=auto detects the cluster itself"),
+])
+def test_incomplete_or_inconsistent_distributed_flags_are_errors(flags, message):
+  from ahup_jax import distributed
+  with pytest.raises(ValueError) as error:
+    distributed.initialize(**flags)
+  assert message in str(error.value)
+  distributed.initialize()  # no flags: a single-process run, nothing to join
+  assert jax.process_count() == 1
+
+
+def test_main_reports_missing_distributed_flags(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "ahup_jax.main", "--config=configs/saa.py:synth_tiny",
+                         f"--workdir={tmp_path}", "--process_id=1"], cwd=REPO, env=subprocess_env(),
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0
+  assert "needs all three of --coordinator_address=HOST:PORT, --num_processes=N and --process_id=I" in proc.stderr
