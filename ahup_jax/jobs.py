@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ahup_jax import checkpoint, machine, sharding
+from ahup_jax import checkpoint, distributed, machine, sharding
 from ahup_jax.evaluation import protocols, tables
 from ahup_jax.spa import apply as spa_apply
 from ahup_jax.spa import data as spa_data
@@ -75,11 +75,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, variables: dict
 def _gt_poses(config, name: str, workdir: str) -> str:
   """GT hm poses (all 17 joints visible) of `name`'s training split → WORKDIR/poses/<name>_hm.json."""
   path = os.path.join(workdir, "poses", f"{name}_hm.json")
-  if not os.path.exists(path):
+  if distributed.is_primary() and not os.path.exists(path):
     records = readers.load(name, config.data, "train")
     poses, all_visible = augment.gt_hm_poses(records, config.model)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     spa_data.save_poses_json(path, np.asarray(poses)[np.asarray(all_visible)])
+  distributed.barrier(f"gt_poses/{name}")
   return path
 
 
@@ -100,8 +101,9 @@ def fit_spa(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                        seed=config.spa.seed, eval_poses=eval_poses, eval_gt=eval_gt)
   logging.info("SPA fit: %d epochs in %.1f s", len(history), time.time() - start)
   checkpoint.save_export(os.path.join(workdir, "spa"), {"spa": variables}, config)
-  with open(os.path.join(workdir, "spa", "history.json"), "w") as f:
-    json.dump(jax.tree.map(float, history), f, indent=1)
+  if distributed.is_primary():
+    with open(os.path.join(workdir, "spa", "history.json"), "w") as f:
+      json.dump(jax.tree.map(float, history), f, indent=1)
   return variables
 
 
@@ -112,7 +114,9 @@ def load_spa(workdir: str) -> dict:
 def adapt(config: ml_collections.ConfigDict, workdir: str, pred_hm_path: str) -> dict:
   """SPA-adapts a pred_hm file (any model's predictions, SPEC §7.6) and evaluates the result."""
   out_path = pred_hm_path.replace(".npz", "_spa.npz")
-  spa_apply.adapt_file(load_spa(workdir), pred_hm_path, out_path, config.spa)
+  if distributed.is_primary():
+    spa_apply.adapt_file(load_spa(workdir), pred_hm_path, out_path, config.spa)
+  distributed.barrier("adapt")
   records = readers.load(config.data.testset, config.data, "test")
   return protocols.evaluate_hm_file(out_path, records, config, os.path.dirname(out_path), tag="_adapted")
 
@@ -135,7 +139,9 @@ def mean_pose_baseline(config: ml_collections.ConfigDict, workdir: str) -> dict:
   source = spa_data.load_poses(_gt_poses(config, config.data.trainset[0], workdir))
   gt = np.load(os.path.join(workdir, "eval", "pred_hm.npz"))["gt"]
   path = os.path.join(workdir, "eval", "pred_hm_mean_pose.npz")
-  np.savez(path, pred=np.broadcast_to(source.mean(0), gt.shape).astype(np.float32), gt=gt)
+  if distributed.is_primary():
+    np.savez(path, pred=np.broadcast_to(source.mean(0), gt.shape).astype(np.float32), gt=gt)
+  distributed.barrier("mean_pose_baseline")
   records = readers.load(config.data.testset, config.data, "test")
   return protocols.evaluate_hm_file(path, records, config, os.path.dirname(path), tag="_mean_pose")
 
@@ -159,7 +165,8 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
   text = (table + gap + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on the same "
           "CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
           f"workdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n")
-  with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(text)
-  print(text)
+  if distributed.is_primary():
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+      f.write(text)
+    print(text)
   return text

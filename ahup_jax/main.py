@@ -20,6 +20,10 @@ Modes:
   predict  run an export on a folder of images: per person (--boxes, else the whole image) the box, 2D joints (px),
            root-relative 3D pose (mm) → JSON (--out); --render adds pictures (ahup_jax/predict.py)
   all      generate the embedded dataset if needed, train, eval, fit SPA, eval with SPA, export, print table
+
+Multi-process (docs/MULTIHOST.md): run the same command on every process with --coordinator_address=HOST:PORT
+--num_processes=N --process_id=I (or --distributed=auto on TPU VMs, SLURM, Open MPI); one mesh spans every
+process's devices, each process reads its shard of the data, process 0 writes the shared files.
 """
 from __future__ import annotations
 
@@ -48,6 +52,13 @@ _RENDER = flags.DEFINE_bool("render", False, "predict: also draw each image (2D 
                             "per person) and a contact sheet into <out>_render/.")
 _PRED_HM = flags.DEFINE_string("pred_hm", "", "adapt: pred_hm .npz to adapt (default WORKDIR/eval/pred_hm.npz).")
 _OUT = flags.DEFINE_string("out", "", "predict: output JSON (default WORKDIR/predictions.json).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", "", "multi-process: HOST:PORT of process 0 (with "
+                                   "--num_processes and --process_id; docs/MULTIHOST.md).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "multi-process: how many processes run this command.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "multi-process: this process's index in [0, num_processes).")
+_DISTRIBUTED = flags.DEFINE_enum("distributed", "none", ["none", "auto"], "auto: let jax.distributed.initialize() "
+                                 "detect the cluster (Cloud TPU VM, SLURM, Open MPI); none: single process unless "
+                                 "--coordinator_address/--num_processes/--process_id are given.")
 
 
 class _QuietLibraries:
@@ -61,6 +72,12 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  from ahup_jax import distributed
+  try:
+    distributed.initialize(coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                           process_id=_PROCESS_ID.value, mode=_DISTRIBUTED.value)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
   from ahup_jax import jobs  # heavy imports after flag parsing, so --help is instant
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
@@ -88,15 +105,22 @@ def main(argv) -> None:
 
 
 def ensure_synth_data(config) -> None:
-  """Generates the embedded dataset into config.data.root unless it is already there."""
+  """Generates the embedded dataset into config.data.root unless it is already there (process 0 generates, the
+  others wait for it: the folder must be on a filesystem every process sees)."""
+  from ahup_jax import distributed
   root = config.data.root
-  if os.path.exists(os.path.join(root, "DONE")):
-    return
-  logging.info("generating the embedded dataset (preset %s) into %s", config.synth.preset, root)
-  subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", config.synth.preset,
-                  "--seed", str(config.synth.seed)], check=True)
-  with open(os.path.join(root, "DONE"), "w") as f:
-    f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
+  done = os.path.join(root, "DONE")
+  if distributed.is_primary() and not os.path.exists(done):
+    logging.info("generating the embedded dataset (preset %s) into %s", config.synth.preset, root)
+    subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", config.synth.preset,
+                    "--seed", str(config.synth.seed)], check=True)
+    with open(done, "w") as f:
+      f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
+  distributed.barrier("ensure_synth_data")
+  if not os.path.exists(done):
+    raise FileNotFoundError(f"process 0 generated the embedded dataset into {os.path.abspath(root)}, but this "
+                            "process does not see it there: config.data.root must be on a filesystem shared by "
+                            "every process (or generate it on every host first, docs/MULTIHOST.md)")
 
 
 if __name__ == "__main__":

@@ -126,21 +126,35 @@ def _skip_warner(names: list[str]) -> Callable:
 
 # ----------------------------------------------------------------------------------------------- training
 def make_train_dataset(records_list: list[Records], config: ml_collections.ConfigDict, start_step: int = 0,
-                       process_index: int | None = None, process_count: int | None = None) -> tf.data.Dataset:
+                       process_index: int | None = None, process_count: int | None = None,
+                       data_shards: int | None = None) -> tf.data.Dataset:
   """Endless host-local training batches from step `start_step` on (SPEC §1.5).
 
   Each element: image [L, S, S, 3] float32, joints_hm [L, 17, 3], vis [L, 17], joint_cells [L, 17, 2] int32,
   have_depth [L], is_synthetic [L] (docs/ARCHITECTURE.md), L = K·b_k / process_count; have_depth and
   is_synthetic come from each sample's dataset.
+
+  The global batch is `data_shards` (default: the process count; the trainer passes the mesh's "data" size)
+  blocks of K·b_k / data_shards rows, each its own shuffle of b_k / data_shards samples of every set; a process
+  supplies the consecutive blocks of its devices. So the global batch, row for row, and hence every device's
+  shard of it, depend on the number of data shards only, not on how the devices are spread over processes:
+  2 processes × 1 device train exactly like 1 process × 2 devices (tests/test_multihost.py).
   """
   index, count = _process(process_index, process_count)
+  shards = count if data_shards is None else int(data_shards)
   num_sets = len(records_list)
   per_step = per_dataset_batch(config, num_sets)
-  if per_step % count:
+  if shards < 1 or shards % count:
+    raise ValueError(f"the {shards} data shards (mesh.data) must be a multiple of the {count} processes")
+  if per_step % shards:
+    what = f"{count} processes" if shards == count else f"{shards} data shards (mesh.data)"
     raise ValueError(f"the per-dataset batch {per_step} (train.batch_size {config.train.batch_size} // "
-                     f"{num_sets} training sets) must be divisible by the {count} processes")
-  local = per_step // count
-  local_batch = local * num_sets
+                     f"{num_sets} training sets) must be divisible by the {what}; choose train.batch_size = "
+                     f"{num_sets}·{shards}·m")
+  local = per_step // shards          # samples of each set in one shard
+  shard_batch = local * num_sets      # rows of one shard
+  shards_here = shards // count       # shards this process supplies
+  local_batch = shard_batch * shards_here
   table = _record_table(records_list)
   seed = int(config.seed)
   substitutes = MAX_SUBSTITUTES if config.data.skip_bad_images else 1
@@ -149,8 +163,10 @@ def make_train_dataset(records_list: list[Records], config: ml_collections.Confi
   def locate(n):
     """The n-th sample of this process's stream: dataset k, stream position, drawn record."""
     step = start_step + n // local_batch
-    k = (n % local_batch) // local
-    position = step * per_step + index * local + n % local
+    row = n % local_batch
+    shard = index * shards_here + row // shard_batch
+    k = (row % shard_batch) // local
+    position = step * per_step + shard * local + row % local
     size = table["size"][k]
     record = tf.random.experimental.index_shuffle(position % size, _seed(seed, PERMUTATION, k, position // size),
                                                   size - 1)
@@ -172,8 +188,11 @@ def make_train_dataset(records_list: list[Records], config: ml_collections.Confi
                                 config.model, config.adapt, config.data.get("augment"))
 
   def shuffle(step, batch):
-    order = tf.random.experimental.index_shuffle(
-        tf.range(local_batch, dtype=tf.int64), _seed(seed, BATCH_ORDER, index, step), local_batch - 1)
+    """Each shard's rows in their own order (seeded by the global shard index and the step)."""
+    order = tf.concat([
+        j * shard_batch + tf.random.experimental.index_shuffle(
+            tf.range(shard_batch, dtype=tf.int64), _seed(seed, BATCH_ORDER, index * shards_here + j, step),
+            shard_batch - 1) for j in range(shards_here)], axis=0)
     return {key: tf.gather(value, order) for key, value in batch.items()}
 
   refs = tf.data.Dataset.counter().map(locate)

@@ -1,8 +1,11 @@
 """Shared test fixtures: the real sample data folder and quiet TensorFlow."""
 from __future__ import annotations
 
+import glob
 import os
 import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,6 +35,39 @@ def spa_head_atol(spa_params: dict, outputs, hidden: int = 1024) -> float:
   each reduce over up to `hidden` terms at the scale of the pose `outputs` (±50 hm)."""
   stages = sum(1 for name in spa_params if name.startswith("stage_") and name.endswith("_w1"))
   return fp32_atol(hidden, float(np.abs(np.asarray(outputs)).max()), depth=2 + 2 * stages)
+
+
+def subprocess_env(**extra) -> dict:
+  """The environment of a `python -m ahup_jax.main` subprocess: this checkout on the path, no inherited XLA_FLAGS."""
+  env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+  env.pop("XLA_FLAGS", None)
+  env.update(extra)
+  return env
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> str:
+  """The tiny embedded dataset, generated once per session (a few seconds) into a temporary folder."""
+  root = tmp_path_factory.mktemp("synth") / "data"
+  subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", str(root), "--preset", "tiny",
+                  "--seed", "0"], cwd=REPO, env=subprocess_env(), check=True, capture_output=True, timeout=300)
+  (root / "DONE").write_text("tiny\n")
+  return str(root)
+
+
+def final_params(workdir: str) -> tuple[int, dict]:
+  """(step, params as NumPy) of the latest training checkpoint in WORKDIR/checkpoints."""
+  import orbax.checkpoint as ocp
+  steps = sorted(int(os.path.basename(p)) for p in glob.glob(os.path.join(workdir, "checkpoints", "[0-9]*"))
+                 if os.path.basename(p).isdigit())
+  path = os.path.join(workdir, "checkpoints", str(steps[-1]), "state")
+  checkpointer = ocp.StandardCheckpointer()
+  # onto this process's first device, whatever devices (and processes) saved it
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+                        checkpointer.metadata(path).item_metadata)
+  restored = checkpointer.restore(path, target)
+  return steps[-1], jax.tree.map(np.asarray, restored["params"])
 
 
 @pytest.fixture

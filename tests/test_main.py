@@ -17,16 +17,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, final_params, subprocess_env
 
 TRAIN_FLAGS = ["--config=configs/saa.py:synth_tiny", "--config.train.epochs=3", "--config.train.iters_per_epoch=4",
                "--config.train.checkpoint_every_steps=2", "--config.train.sample_images_every_epochs=0"]
 
 
-def _env() -> dict:
-  env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-  env.pop("XLA_FLAGS", None)
-  return env
+_env = subprocess_env
 
 
 def _main(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
@@ -35,23 +32,6 @@ def _main(*args, check=True, timeout=600) -> subprocess.CompletedProcess:
   if check and proc.returncode != 0:
     raise AssertionError(f"main {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
   return proc
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> str:
-  root = tmp_path_factory.mktemp("synth") / "data"
-  subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", str(root), "--preset", "tiny",
-                  "--seed", "0"], cwd=REPO, env=_env(), check=True, capture_output=True, timeout=300)
-  (root / "DONE").write_text("tiny\n")
-  return str(root)
-
-
-def _final_params(workdir: str) -> dict:
-  import orbax.checkpoint as ocp
-  steps = sorted(int(os.path.basename(p)) for p in glob.glob(os.path.join(workdir, "checkpoints", "[0-9]*"))
-                 if os.path.basename(p).isdigit())
-  restored = ocp.StandardCheckpointer().restore(os.path.join(workdir, "checkpoints", str(steps[-1]), "state"))
-  return steps[-1], jax.tree.map(np.asarray, restored["params"])
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +74,8 @@ def test_resume_after_sigkill_gives_identical_params(synth_root, reference_run, 
   killed_at = max([int(n) for n in os.listdir(ckpt_dir) if n.isdigit()], default=0)
   assert killed_at < 12
   _main(*TRAIN_FLAGS, f"--config.data.root={synth_root}", f"--workdir={workdir}", "--mode=train")
-  step_ref, params_ref = _final_params(reference_run)
-  step_res, params_res = _final_params(workdir)
+  step_ref, params_ref = final_params(reference_run)
+  step_res, params_res = final_params(workdir)
   assert step_ref == step_res == 12
   for a, b in zip(jax.tree.leaves(params_ref), jax.tree.leaves(params_res)):
     np.testing.assert_array_equal(a, b)

@@ -108,6 +108,22 @@ def test_two_processes_cover_the_global_batch_once(train_sets):
     pivot.make_train_dataset(train_sets, config, process_index=0, process_count=3)
 
 
+def test_global_batch_depends_on_the_data_shards_not_the_processes(train_sets):
+  """1 process feeding 2 data shards (devices) builds, row for row, the 2 processes' batches one after the other:
+  each device sees the same rows whichever way the devices are spread over processes."""
+  config = _config()
+  one = _batches(train_sets, config, 2, process_index=0, process_count=1, data_shards=2)
+  two = [_batches(train_sets, config, 2, process_index=p, process_count=2, data_shards=2) for p in (0, 1)]
+  for step in range(2):
+    for key in one[step]:
+      np.testing.assert_array_equal(one[step][key], np.concatenate([two[0][step][key], two[1][step][key]]))
+  assert _sample_keys(one[0]) == _sample_keys(_batches(train_sets, config, 1, process_index=0, process_count=1)[0])
+  with pytest.raises(ValueError, match="divisible by the 4 data shards"):
+    pivot.make_train_dataset(train_sets, config, process_index=0, process_count=1, data_shards=4)
+  with pytest.raises(ValueError, match="multiple of the 2 processes"):
+    pivot.make_train_dataset(train_sets, config, process_index=0, process_count=2, data_shards=3)
+
+
 def test_iters_per_epoch(train_sets):
   config = _config()
   assert pivot.iters_per_epoch(config, train_sets) == 2500

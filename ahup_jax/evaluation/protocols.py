@@ -18,7 +18,7 @@ from absl import logging
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from ahup_jax import sharding, skeleton
+from ahup_jax import distributed, sharding, skeleton
 from ahup_jax.evaluation import backproject, inference, metrics, tables
 from data_pipelines import augment, pivot
 from data_pipelines.records import DataError, Records
@@ -93,12 +93,24 @@ def _eval_batch_size(config: ml_collections.ConfigDict, mesh: Mesh) -> int:
   return math.ceil(int(config.eval.batch_size) / data) * data
 
 
+_EVAL_STEPS: dict = {}
+
+
+def _eval_step(config: ml_collections.ConfigDict, mesh: Mesh, with_spa: bool):
+  """`inference.make_eval_step`, one per (config, mesh, with_spa): the in-loop evaluations of every epoch and the
+  jobs after training reuse one compiled step instead of compiling their own."""
+  key = (config.to_json_best_effort(sort_keys=True), mesh, with_spa)
+  if key not in _EVAL_STEPS:
+    _EVAL_STEPS[key] = inference.make_eval_step(config, mesh, with_spa=with_spa)
+  return _EVAL_STEPS[key]
+
+
 def predict_records(config: ml_collections.ConfigDict, variables: dict, records: Records, mesh: Mesh, *,
                     with_spa: bool = False, desc: str = "eval") -> np.ndarray:
   """hm predictions [N, 17, 3] float32 for every record (SPEC §6.1): fixed-size batches from
   `pivot.make_eval_dataset`, global arrays along "data", the jitted step of `inference.make_eval_step`."""
   batch_size = _eval_batch_size(config, mesh)
-  step = inference.make_eval_step(config, mesh, with_spa=with_spa)
+  step = _eval_step(config, mesh, with_spa)
   variables = jax.device_put(variables, sharding.replicated(mesh))
   # The flip test mirrors the crop on the device (inference.make_predict_fn), so no `image_flip` is decoded.
   dataset = pivot.make_eval_dataset(records, config, batch_size, flip_test=False)
@@ -163,16 +175,17 @@ def _json_ready(value):
 
 
 def write_outputs(out_dir: str, tag: str, result: dict, protocol: Protocol, **arrays: dict) -> None:
-  """metrics{tag}.json, tables{tag}.md and one `<stem>{tag}.npz` per keyword (process 0 only)."""
-  if jax.process_index() != 0:
-    return
-  os.makedirs(out_dir, exist_ok=True)
-  for stem, content in arrays.items():
-    np.savez(os.path.join(out_dir, f"{stem}{tag}.npz"), **content)
-  with open(os.path.join(out_dir, f"metrics{tag}.json"), "w") as f:
-    json.dump(_json_ready(result), f, indent=1)
-  with open(os.path.join(out_dir, f"tables{tag}.md"), "w") as f:
-    f.write(tables.evaluation_report(result, f"{result['dataset']}{tag}", protocol.group_metrics))
+  """metrics{tag}.json, tables{tag}.md and one `<stem>{tag}.npz` per keyword, written by process 0; every
+  process returns once they are written (the next job may read them)."""
+  if distributed.is_primary():
+    os.makedirs(out_dir, exist_ok=True)
+    for stem, content in arrays.items():
+      np.savez(os.path.join(out_dir, f"{stem}{tag}.npz"), **content)
+    with open(os.path.join(out_dir, f"metrics{tag}.json"), "w") as f:
+      json.dump(_json_ready(result), f, indent=1)
+    with open(os.path.join(out_dir, f"tables{tag}.md"), "w") as f:
+      f.write(tables.evaluation_report(result, f"{result['dataset']}{tag}", protocol.group_metrics))
+  distributed.barrier(f"write_outputs/{out_dir}/{tag}")
 
 
 def run_evaluation(config: ml_collections.ConfigDict, variables: dict, records: Records, mesh: Mesh, out_dir: str,

@@ -78,7 +78,9 @@ def write_samples(writer: ScalarWriter, workdir: str, step: int, epoch: int, bat
   """A grid of training crops with the current predictions (solid) and targets (dashed)."""
   from ahup_jax.evaluation import inference
   predict = jax.jit(inference.make_predict_fn(without_flip_test(config)))
-  host = {k: np.asarray(jax.device_get(batch[k]))[:12] for k in ("image", "joints_hm", "vis")}
+  from jax.experimental import multihost_utils  # the batch spans every process's devices: gather it (all call)
+  host = {k: np.asarray(multihost_utils.process_allgather(batch[k], tiled=True))[:12]
+          for k in ("image", "joints_hm", "vis")}
   pred = np.asarray(predict(variables, {"image": host["image"]}))
   fig = viz.skeleton_grid(viz.denormalise(host["image"], config.model.input_scale), pred, host["joints_hm"],
                           gt_vis=host["vis"], title=f"epoch {epoch}, step {step}: prediction (solid) vs target (dashed)")
@@ -113,7 +115,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> state_lib.SAAState
     return state
 
   train_step = sharding.jit_train_step(saa_step.make_train_step(config), mesh, state)
-  host_batches = pivot.make_train_dataset(train_records, config, start_step=start_step).as_numpy_iterator()
+  host_batches = pivot.make_train_dataset(train_records, config, start_step=start_step,
+                                         data_shards=mesh.shape["data"]).as_numpy_iterator()
   batches = input_pipeline.device_batches(host_batches, mesh, prefetch=config.data.prefetch)
   in_loop_records = _in_loop_records(config)
   writer = ScalarWriter(os.path.join(workdir, "tensorboard"))
@@ -140,7 +143,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> state_lib.SAAState
       if in_loop_records is not None:
         mpjpe = _in_loop_mpjpe(config, state, in_loop_records, mesh, workdir, epoch)
         writer.scalars(done, {"val/mpjpe": mpjpe})
-        progress.write(f"epoch {epoch}: in-loop {config.data.testset} MPJPE {mpjpe:.1f} mm")
+        if jax.process_index() == 0:
+          progress.write(f"epoch {epoch}: in-loop {config.data.testset} MPJPE {mpjpe:.1f} mm")
       every = config.train.sample_images_every_epochs
       if every and epoch % every == 0:
         write_samples(writer, workdir, done, epoch, batch, config, inference_variables(state))
