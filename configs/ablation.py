@@ -43,12 +43,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.tsne_per_domain = 150            # crops per domain in the feature t-SNE
   c.skeleton_examples = 4            # test crops in the skeleton figure
   c.train = ml_collections.ConfigDict(dict(
-      steps=240,                     # SAA steps per run (split into 4 epochs: z from epoch 1, lr ×0.1 at 3)
-      batch_size=30,                 # global; 10 per dataset for three training sets
+      steps=60,                      # SAA steps per run (split into 4 epochs: z from epoch 1, lr ×0.1 at 3)
+      batch_size=18,                 # global; 6 per dataset for three training sets
       input_size=64,                 # crop side (heatmap 16², depth bins input/4)
       lr=1e-3,
   ))
-  c.spa_epochs = 32
+  c.spa_epochs = 16
   if arg == "quick":
     c.preset, c.rows, c.seeds = "synth_tiny", ("source only", "SAA + Jo2D"), 1
     c.workdir = "runs/ablation_quick"
