@@ -99,6 +99,18 @@ def tiny_root(tmp_path_factory) -> str:
   return str(root)
 
 
+def test_holdout_subject_leaves_the_training_split(tiny_root):
+  from data_pipelines import readers
+  cfg = ablation_configs.get_config("quick")
+  cfg.data_root = tiny_root
+  config = ablation.row_config(cfg, "target-supervised", 0)
+  train = readers.load("Human36M", config.data, "train")
+  subjects = {human36m.subject_of(p) for p in train.img_path}
+  assert 8 not in subjects and subjects == {1, 5, 6, 7}
+  val = ablation.validation_records(config, 8)
+  assert len(val) > 0 and {human36m.subject_of(p) for p in val.img_path} == {8}
+
+
 def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   workdir, out = tmp_path / "runs", tmp_path / "results"
   args = [sys.executable, "-m", "ahup_jax.ablation", "--quick", f"--data_root={tiny_root}",
