@@ -5,6 +5,8 @@
 #                         fit SPA, evaluate with SPA, export, print the results table)
 #   ./run.sh test [ARGS]  the test suite (ARGS go to pytest, e.g. -m slow or -k spa)
 #   ./run.sh bench        the benchmarks; rewrites BENCHMARKS.md and benchmarks/results.json
+#   ./run.sh ablation [--seeds N] [--steps N] [--quick]
+#                         paper Table 1's rows × seeds on the embedded data → docs/results/ablation.{md,json}, figures
 #   ./run.sh main ARGS    python -m ahup_jax.main ARGS (any config, mode, override)
 #   ./run.sh python ARGS  a python inside the project's environment
 #
@@ -48,6 +50,10 @@ case "$cmd" in
     ensure_env requirements.txt
     exec "$VENV/bin/python" -m benchmarks.run_all "$@"
     ;;
+  ablation)
+    ensure_env requirements.txt
+    exec "$VENV/bin/python" -m ahup_jax.ablation "$@"
+    ;;
   main)
     ensure_env requirements.txt
     exec "$VENV/bin/python" -m ahup_jax.main "$@"
@@ -57,7 +63,7 @@ case "$cmd" in
     exec "$VENV/bin/python" "$@"
     ;;
   -h|--help|help)
-    sed -n '2,12p' "$0"
+    sed -n '2,14p' "$0"
     ;;
   *)
     echo "run.sh: unknown command '$cmd' (try ./run.sh help)" >&2

@@ -44,6 +44,7 @@ def data() -> ml_collections.ConfigDict:
       trainset=("ScanAva", "MSCOCO", "MPII"),  # first = leading (3D) dataset (SPEC §1.5)
       testset="Human36M",          # Human36M | MuPoTS | ScanAva | SURREAL
       h36m_protocol=2,
+      h36m_holdout_subjects=(),    # Human36M training subjects kept out of `train` (a validation split, e.g. (8,))
       jo2d=True,                   # `if_ylB`: 2D datasets supervise x, y
       tight_bbox_scanava=True,
       rt_SYN=1,                    # synthetic sub-sampling ratio

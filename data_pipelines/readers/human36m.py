@@ -24,6 +24,26 @@ SAMPLING = {"train": 5, "test": 64, "testInLoop": 640}  # keep frame_idx % r == 
 INFO = common.info_for("Human36M", is_synthetic=False, have_depth=True, group_names=skeleton.H36M_ACTIONS)
 BBOX_ROOT_FILE = os.path.join("bbox_root", "bbox_root_human36m_output.json")
 _ACTION = re.compile(r"act_(\d+)")
+_SUBJECT = re.compile(r"s_(\d+)_act")
+
+
+def subject_of(img_path: str) -> int:
+  """Subject number of an image path (`s_09_act_02_..._000001.jpg` → 9); −1 if the name carries none."""
+  match = _SUBJECT.search(os.path.basename(str(img_path)))
+  return int(match.group(1)) if match else -1
+
+
+def subject_mask(records: Records, subjects) -> np.ndarray:
+  """[N] bool: records whose image belongs to one of `subjects`."""
+  return np.isin([subject_of(p) for p in records.img_path], np.asarray(tuple(subjects), np.int64))
+
+
+def select(records: Records, data_cfg, split: str) -> Records:
+  """Drops the training subjects in `data_cfg.h36m_holdout_subjects` (a validation split, e.g. S8) from `train`."""
+  holdout = tuple(data_cfg.get("h36m_holdout_subjects", ()) or ())
+  if split != "train" or not holdout:
+    return records
+  return records.subset(np.flatnonzero(~subject_mask(records, holdout)))
 
 
 def action_index(file_name: str) -> int:

@@ -1,0 +1,362 @@
+r"""The ablation of paper Table 1 on the embedded dataset: rows × seeds → docs/results/ablation.{md,json} + figures.
+
+  ./run.sh ablation [--seeds N] [--steps N] [--quick]     # python -m ahup_jax.ablation --config=configs/ablation.py
+
+Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablation.py: a configs/saa.py variant
+plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
+(validation), fits and applies SPA where the row asks, and writes `results.json` there. A run whose results.json
+exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
+resumable. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
+the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
+left/right sign agreement, and paired per-seed differences SAA + Jo2D (± SPA) − source only.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from configs import ablation as ablation_configs
+from configs import saa
+
+METRICS = ("mpjpe", "pa_mpjpe", "pck150", "auc")
+LOWER_IS_BETTER = {"mpjpe": True, "pa_mpjpe": True, "pck150": False, "auc": False}
+SOURCE_ROW, TARGET_ROW, FULL_ROW = "source only", "target-supervised", "SAA + Jo2D"
+L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
+
+
+def slug(row: str) -> str:
+  """'SAA + Jo2D' → 'saa_jo2d' (the run folder of a row)."""
+  return re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_")
+
+
+def run_dir(cfg: ml_collections.ConfigDict, row: str, seed: int) -> str:
+  return os.path.join(cfg.workdir, slug(row), f"seed_{seed}")
+
+
+# ----------------------------------------------------------------------------------------------- configs
+def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collections.ConfigDict:
+  """The training config of one (row, seed): the row's configs/saa.py variant on `cfg.preset`, the shared budget."""
+  if row not in ablation_configs.ROWS:
+    raise ValueError(f"unknown ablation row {row!r}; expected one of {list(ablation_configs.ROWS)}")
+  variant, overrides, _ = ablation_configs.ROWS[row]
+  c = saa.get_config(",".join(filter(None, (cfg.preset, variant))))
+  for key, value in overrides.items():
+    section, field = key.split(".")
+    c[section][field] = value
+  c.seed = int(seed)
+  if cfg.data_root:
+    c.data.root = cfg.data_root
+  c.data.h36m_holdout_subjects = (int(cfg.val_subject),)
+  t = cfg.train
+  epochs = 4 if t.steps >= 4 else 1
+  size = int(t.input_size)
+  c.model.input_size, c.model.depth_bins = size, size // 4
+  c.train.update(epochs=epochs, iters_per_epoch=max(1, int(t.steps) // epochs), batch_size=int(t.batch_size),
+                 lr=float(t.lr), epoch_regZ=min(1, epochs - 1), lr_dec_epochs=(max(1, epochs - 1),),
+                 checkpoint_every_steps=10 ** 9, save_every_epochs=10 ** 6, keep_checkpoints=1,
+                 log_every_steps=max(1, int(t.steps) // 40), sample_images_every_epochs=0)
+  c.eval.flip_test = bool(cfg.flip_test)
+  c.eval.in_loop_split = ""  # no in-loop look at the test subjects (readers reject the split: validation off)
+  c.spa.update(epochs=int(cfg.spa_epochs), pose_scale=64 / c.model.depth_bins, seed=int(seed))
+  return c
+
+
+def ensure_data(config: ml_collections.ConfigDict) -> None:
+  """Generates the embedded dataset of `config.synth` into config.data.root unless it is there (DONE marker)."""
+  root = config.data.root
+  if os.path.exists(os.path.join(root, "DONE")):
+    return
+  from data_pipelines import synth
+  print(f"[ablation] generating the embedded dataset (preset {config.synth.preset}) into {root}", flush=True)
+  synth.generate(root, config.synth.preset, config.synth.seed)
+  with open(os.path.join(root, "DONE"), "w") as f:
+    f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
+
+
+# ----------------------------------------------------------------------------------------------- one run
+def shoulder_stats(pred_cam: np.ndarray, gt_cam: np.ndarray) -> dict:
+  """Left/right separation of root-relative poses [N, 17, 3] mm: mean 3D shoulder width of prediction and GT,
+  and how often the sign of x(L_Shoulder) − x(R_Shoulder) (which way the person faces) is right."""
+  def width(p):
+    return float(np.linalg.norm(p[:, L_SHOULDER] - p[:, R_SHOULDER], axis=-1).mean())
+  dx_pred = pred_cam[:, L_SHOULDER, 0] - pred_cam[:, R_SHOULDER, 0]
+  dx_gt = gt_cam[:, L_SHOULDER, 0] - gt_cam[:, R_SHOULDER, 0]
+  return {"width_pred_mm": width(pred_cam), "width_gt_mm": width(gt_cam),
+          "lr_sign_agreement": float(np.mean(np.sign(dx_pred) == np.sign(dx_gt)))}
+
+
+def validation_records(config: ml_collections.ConfigDict, subject: int, every: int = 1):
+  """Human36M training-split records of the held-out subject (the validation split), every `every`-th."""
+  from data_pipelines import readers
+  from data_pipelines.readers import human36m
+  data = config.data.copy_and_resolve_references()
+  data.h36m_holdout_subjects = ()
+  records = readers.load("Human36M", data, "train")
+  return records.subset(np.flatnonzero(human36m.subject_mask(records, (subject,)))[::max(1, int(every))])
+
+
+def read_scalars(logdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """{tag: (steps, values)} of every scalar in the TensorBoard event files under `logdir` (sorted by step)."""
+  import glob
+  import tensorflow as tf
+  found: dict[str, list] = {}
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.HasField("tensor") and not value.tensor.string_val:
+          found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+        elif value.HasField("simple_value"):
+          found.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
+  out = {}
+  for tag, pairs in found.items():
+    pairs.sort()
+    out[tag] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+  return out
+
+
+def _pick(metrics: dict) -> dict:
+  return {k: float(metrics[k]) for k in (*METRICS, "count") if k in metrics}
+
+
+def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
+  """Trains, evaluates (test, validation, + SPA when the row asks) one (row, seed); results.json in its folder.
+  An existing results.json is returned as is (resumability)."""
+  workdir = run_dir(cfg, row, seed)
+  path = os.path.join(workdir, "results.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  from ahup_jax import jobs, sharding
+  from ahup_jax.evaluation import protocols
+  from ahup_jax.train import loop
+  config = row_config(cfg, row, seed)
+  ensure_data(config)
+  os.makedirs(workdir, exist_ok=True)
+  start = time.time()
+  state = loop.train(config, workdir)
+  variables = loop.inference_variables(state)
+  train_s = time.time() - start
+  result = {"row": row, "seed": int(seed), "trainset": list(config.data.trainset), "steps": int(state.step),
+            "batch_size": int(config.train.batch_size), "input_size": int(config.model.input_size),
+            "train_s": train_s}
+  result["test"] = _pick(jobs.evaluate(config, workdir, variables=variables))
+  with np.load(os.path.join(workdir, "eval", "pred_cam.npz")) as cam:
+    result["shoulder"] = shoulder_stats(cam["pred"], cam["gt"])
+  val = protocols.run_evaluation(config, variables, validation_records(config, cfg.val_subject, cfg.val_every),
+                                 sharding.make_mesh(config.mesh), os.path.join(workdir, "eval_val"))
+  result["val"] = _pick(val)
+  if ablation_configs.ROWS[row][2]:
+    spa_variables = jobs.fit_spa(config, workdir)
+    result["spa_test"] = _pick(jobs.evaluate(config, workdir, variables=variables, spa_variables=spa_variables,
+                                             tag="_spa"))
+    with np.load(os.path.join(workdir, "eval", "pred_cam_spa.npz")) as cam:
+      result["spa_shoulder"] = shoulder_stats(cam["pred"], cam["gt"])
+  curves = read_scalars(os.path.join(workdir, "tensorboard"))
+  result["final_train"] = {tag.split("/", 1)[1]: float(v[-1]) for tag, (_, v) in curves.items()
+                           if tag.startswith("train/")}
+  result["total_s"] = time.time() - start
+  with open(path, "w") as f:
+    json.dump(result, f, indent=1)
+  return result
+
+
+# ----------------------------------------------------------------------------------------------- summary
+def _mean_std(values: list[float]) -> tuple[float, float]:
+  values = np.asarray(values, np.float64)
+  return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def table_rows(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+  """{table row: per-seed [{metric: value, shoulder…}]}: each trained row, plus '<row> + SPA' where SPA ran."""
+  out = {}
+  for row, results in runs.items():
+    out[row] = [{**r["test"], **r["shoulder"], "seed": r["seed"]} for r in results]
+    if all("spa_test" in r for r in results) and results:
+      out[f"{row} + SPA"] = [{**r["spa_test"], **r["spa_shoulder"], "seed": r["seed"]} for r in results]
+  return out
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+  """Mean ± std per table row, per-seed values, gap shares and the paired comparisons (see the module doc)."""
+  rows = table_rows(runs)
+  keys = (*METRICS, "width_pred_mm", "width_gt_mm", "lr_sign_agreement")
+  summary = {"rows": {}, "paired": {}}
+  for name, per_seed in rows.items():
+    entry = {"seeds": [r["seed"] for r in per_seed], "per_seed": {k: [r[k] for r in per_seed] for k in keys}}
+    entry.update({k: dict(zip(("mean", "std"), _mean_std(entry["per_seed"][k]))) for k in keys})
+    if name in runs:
+      entry["val"] = {k: dict(zip(("mean", "std"), _mean_std([r["val"][k] for r in runs[name]]))) for k in METRICS}
+    summary["rows"][name] = entry
+  source, target = summary["rows"].get(SOURCE_ROW), summary["rows"].get(TARGET_ROW)
+  for name, entry in summary["rows"].items():
+    entry["gap_closed"] = {}
+    for k in METRICS:
+      if source and target and abs(target[k]["mean"] - source[k]["mean"]) > 1e-9:
+        entry["gap_closed"][k] = (source[k]["mean"] - entry[k]["mean"]) / (source[k]["mean"] - target[k]["mean"])
+  if SOURCE_ROW in rows:
+    base = {r["seed"]: r for r in rows[SOURCE_ROW]}
+    for name in (FULL_ROW, f"{FULL_ROW} + SPA", f"{SOURCE_ROW} + SPA"):
+      if name not in rows:
+        continue
+      pairs = [(r, base[r["seed"]]) for r in rows[name] if r["seed"] in base]
+      summary["paired"][f"{name} − {SOURCE_ROW}"] = {
+          k: {"differences": [a[k] - b[k] for a, b in pairs],
+              **dict(zip(("mean", "std"), _mean_std([a[k] - b[k] for a, b in pairs])))} for k in METRICS}
+  return summary
+
+
+def markdown_table(summary: dict) -> str:
+  """The results table (mean ± std over seeds, gap share, shoulder width) and the paired comparison."""
+  def ms(entry, k, digits=1):
+    return f"{entry[k]['mean']:.{digits}f} ± {entry[k]['std']:.{digits}f}"
+  lines = ["| row | seeds | MPJPE | PA-MPJPE | 3DPCK | AUC | gap closed (MPJPE / PA) | shoulder width pred / GT (mm) "
+           "| L/R sign right | val MPJPE / PA (S held out) |", "|---|---|---|---|---|---|---|---|---|---|"]
+  for name, e in summary["rows"].items():
+    gap = e["gap_closed"]
+    gap_text = (f"{100 * gap['mpjpe']:.0f} % / {100 * gap['pa_mpjpe']:.0f} %" if "mpjpe" in gap else "–")
+    val = f"{e['val']['mpjpe']['mean']:.1f} / {e['val']['pa_mpjpe']['mean']:.1f}" if "val" in e else "–"
+    lines.append(f"| {name} | {len(e['seeds'])} | {ms(e, 'mpjpe')} | {ms(e, 'pa_mpjpe')} | {ms(e, 'pck150')} | "
+                 f"{ms(e, 'auc')} | {gap_text} | {e['width_pred_mm']['mean']:.0f} / {e['width_gt_mm']['mean']:.0f} | "
+                 f"{100 * e['lr_sign_agreement']['mean']:.0f} % | {val} |")
+  lines += ["", "Per-seed values (MPJPE / PA-MPJPE, mm):", "", "| row | " + " | ".join(
+      f"seed {s}" for s in next(iter(summary["rows"].values()))["seeds"]) + " |",
+            "|---|" + "---|" * len(next(iter(summary["rows"].values()))["seeds"])]
+  for name, e in summary["rows"].items():
+    cells = [f"{a:.1f} / {b:.1f}" for a, b in zip(e["per_seed"]["mpjpe"], e["per_seed"]["pa_mpjpe"])]
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  if summary["paired"]:
+    lines += ["", "Paired per-seed differences (row − source only, same seed; negative MPJPE = better):", "",
+              "| comparison | ΔMPJPE | ΔPA-MPJPE | Δ3DPCK | ΔAUC | per-seed ΔPA-MPJPE |", "|---|---|---|---|---|---|"]
+    for name, p in summary["paired"].items():
+      lines.append(f"| {name} | " + " | ".join(f"{p[k]['mean']:+.1f} ± {p[k]['std']:.1f}" for k in METRICS)
+                   + " | " + ", ".join(f"{d:+.1f}" for d in p["pa_mpjpe"]["differences"]) + " |")
+  return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- the job
+def run(cfg: ml_collections.ConfigDict) -> dict:
+  """Every (row, seed) of `cfg` (skipping finished ones), then the summary, the report and the figures."""
+  os.makedirs(cfg.out_dir, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", os.path.abspath(os.path.join(cfg.workdir, "jax_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  todo = [(row, seed) for row in cfg.rows for seed in range(cfg.seeds)]
+  runs: dict[str, list[dict]] = {row: [] for row in cfg.rows}
+  start = time.time()
+  fresh = 0
+  for k, (row, seed) in enumerate(todo, 1):
+    finished = os.path.exists(os.path.join(run_dir(cfg, row, seed), "results.json"))
+    print(f"[ablation {k}/{len(todo)}] {row}, seed {seed}: " + ("done before, skipped" if finished else
+          f"training {cfg.train.steps} steps…"), flush=True)
+    t0 = time.time()
+    result = run_one(cfg, row, seed)
+    runs[row].append(result)
+    if not finished:
+      fresh += 1
+      spent = time.time() - start
+      eta = spent / fresh * sum(1 for r, s in todo[k:] if not os.path.exists(
+          os.path.join(run_dir(cfg, r, s), "results.json")))
+      spa = f", + SPA PA-MPJPE {result['spa_test']['pa_mpjpe']:.1f}" if "spa_test" in result else ""
+      print(f"[ablation {k}/{len(todo)}] {row}, seed {seed}: {time.time() - t0:.0f} s; test MPJPE "
+            f"{result['test']['mpjpe']:.1f}, PA-MPJPE {result['test']['pa_mpjpe']:.1f}{spa}; "
+            f"about {eta / 60:.0f} min left", flush=True)
+  summary = summarize(runs)
+  summary["config"] = cfg.to_dict()
+  summary["runs"] = runs
+  with open(os.path.join(cfg.out_dir, "ablation.json"), "w") as f:
+    json.dump(summary, f, indent=1, default=_plain)
+  figures_written = []
+  if cfg.figures:
+    from ahup_jax import figures
+    figures_written = figures.ablation_figures(cfg, summary)
+  write_report(cfg, summary, figures_written)
+  print(markdown_table(summary), flush=True)
+  return summary
+
+
+def _plain(value):
+  if isinstance(value, (np.floating, np.integer)):
+    return value.item()
+  if isinstance(value, (tuple, set)):
+    return list(value)
+  raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+REPORT_TOP = "<!-- ablation: generated table below, verdict kept -->"
+
+
+def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written: list[str]) -> str:
+  """ablation.md: how it was run, the table, the figures; a hand-written verdict after VERDICT is kept."""
+  path = os.path.join(cfg.out_dir, "ablation.md")
+  verdict = ""
+  if os.path.exists(path):
+    with open(path) as f:
+      text = f.read()
+    if "\n## Verdict" in text:
+      verdict = text[text.index("\n## Verdict"):]
+  runs = summary["runs"]
+  any_run = next(r for results in runs.values() for r in results)
+  total = sum(r["total_s"] for results in runs.values() for r in results)
+  t = cfg.train
+  head = [
+      "# Ablation on the embedded dataset (paper Table 1 in miniature)", "",
+      f"Generated by `./run.sh ablation` (`ahup_jax/ablation.py`, `configs/ablation.py`). Preset `{cfg.preset}`, "
+      f"{cfg.seeds} training seed(s) per row (same generated data), {t.steps} steps of batch {t.batch_size} at "
+      f"{t.input_size}² (ResNet-18 from scratch, Adam {t.lr:g}, ×0.1 for the last quarter), SPA {cfg.spa_epochs} "
+      f"epochs. Human36M-format test = S9 + S11 ({int(any_run['test']['count'])} crops, "
+      f"{'flip test' if cfg.flip_test else 'no flip test'}, rigid PA); "
+      f"S{cfg.val_subject} is held out of every training split as the validation split (val column). "
+      f"Sum of the runs' wall times: {total / 60:.1f} min.", "",
+      "Rows: **target-supervised** = trained on the target's own 3D training subjects (the 'Sun et al.' upper "
+      "bound); **source only** = ScanAva-format 3D alone (`noadapt_only`); **source + 2D, no D** = the 2D sets "
+      "in the batch without labels or D (`noadapt`); **C**, **C1**, **SAA** = the discriminators without Jo2D; "
+      "**SAA + Jo2D** = the default. '+ SPA' rows apply the SPA head fitted to the held-in target training "
+      "poses. 'gap closed' = (source only − row) / (source only − target-supervised) of the seed means. Shoulder "
+      "width = mean 3D distance L–R shoulder of the root-relative poses; 'L/R sign right' = share of test crops "
+      "where x(L_Shoulder) − x(R_Shoulder) has the GT's sign (50 % = which way the person faces is a coin "
+      "toss).", "", REPORT_TOP, "", markdown_table(summary)]
+  if figures_written:
+    head += ["Figures:", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures_written] + [""]
+  text = "\n".join(head) + (verdict or "\n## Verdict\n\n(not written yet)\n")
+  with open(path, "w") as f:
+    f.write(text)
+  return path
+
+
+def main(argv) -> None:
+  from absl import app, flags
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  values = flags.FLAGS
+  cfg = ablation_configs.get_config("quick") if values.quick else _CONFIG.value
+  cfg = cfg.copy_and_resolve_references()
+  for name in ("seeds", "workdir", "out_dir", "data_root", "figures"):
+    if values[name].present or (name == "figures" and not values.figures):
+      cfg[name] = values[name].value
+  if values.steps is not None:
+    cfg.train.steps = values.steps
+  if values.rows:
+    cfg.rows = tuple(values.rows)
+  run(cfg)
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  from ml_collections import config_flags
+  _CONFIG = config_flags.DEFINE_config_file("config", "configs/ablation.py", "configs/ablation.py[:quick].")
+  flags.DEFINE_bool("quick", False, "configs/ablation.py:quick (synth_tiny, 2 rows, 1 seed, a few steps); "
+                    "--config.* overrides then do not apply, the flags below do.")
+  flags.DEFINE_integer("seeds", 3, "training seeds per row (overrides config.seeds when given).")
+  flags.DEFINE_integer("steps", None, "SAA steps per run (overrides config.train.steps).")
+  flags.DEFINE_list("rows", [], "rows to run (default config.rows), e.g. 'source only,SAA + Jo2D'.")
+  flags.DEFINE_string("workdir", "", "run folders (overrides config.workdir when given).")
+  flags.DEFINE_string("out_dir", "", "report, JSON and figures (overrides config.out_dir when given).")
+  flags.DEFINE_string("data_root", "", "embedded data folder (overrides config.data_root when given).")
+  flags.DEFINE_bool("figures", True, "write the figures (--nofigures: only the table and JSON).")
+  app.run(main)

@@ -1,0 +1,147 @@
+"""The ablation job: the summary arithmetic on fixed per-seed results, and `./run.sh ablation --quick` end to end
+(tiny embedded data, 2 rows, 1 seed, 4 real jitted steps each, SPA, evaluation, report, JSON, every figure), then
+the rerun that skips the finished runs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from ahup_jax import ablation
+from configs import ablation as ablation_configs
+from data_pipelines.readers import human36m
+from tests.conftest import REPO
+
+
+def _result(row, seed, mpjpe, pa, spa_pa=None):
+  metrics = {"mpjpe": mpjpe, "pa_mpjpe": pa, "pck150": 100 - pa / 2, "auc": 50 - pa / 4, "count": 10}
+  out = {"row": row, "seed": seed, "test": metrics, "val": metrics, "total_s": 1.0,
+         "shoulder": {"width_pred_mm": 100.0 + seed, "width_gt_mm": 300.0, "lr_sign_agreement": 0.5}}
+  if spa_pa is not None:
+    out["spa_test"] = dict(metrics, pa_mpjpe=spa_pa)
+    out["spa_shoulder"] = out["shoulder"]
+  return out
+
+
+def test_summary_gap_share_and_paired_differences():
+  runs = {"target-supervised": [_result("t", s, 100.0 + s, 80.0 + s) for s in range(3)],
+          "source only": [_result("s", s, 200.0 + s, 180.0 + 2 * s, spa_pa=170.0) for s in range(3)],
+          "SAA + Jo2D": [_result("f", s, 150.0 + 2 * s, 130.0, spa_pa=120.0 + s) for s in range(3)]}
+  summary = ablation.summarize(runs)
+  rows = summary["rows"]
+  assert list(rows) == ["target-supervised", "source only", "source only + SPA", "SAA + Jo2D", "SAA + Jo2D + SPA"]
+  full = rows["SAA + Jo2D"]
+  assert full["mpjpe"]["mean"] == pytest.approx(152.0)
+  assert full["mpjpe"]["std"] == pytest.approx(2.0)  # sample std of 150, 152, 154
+  assert full["per_seed"]["mpjpe"] == [150.0, 152.0, 154.0]
+  assert full["gap_closed"]["mpjpe"] == pytest.approx((201 - 152) / (201 - 101))
+  assert rows["target-supervised"]["gap_closed"]["pa_mpjpe"] == pytest.approx(1.0)
+  assert rows["source only"]["gap_closed"]["auc"] == pytest.approx(0.0)
+  paired = summary["paired"]["SAA + Jo2D − source only"]["pa_mpjpe"]
+  assert paired["differences"] == pytest.approx([-50.0, -52.0, -54.0])
+  assert paired["mean"] == pytest.approx(-52.0) and paired["std"] == pytest.approx(2.0)
+  assert summary["paired"]["SAA + Jo2D + SPA − source only"]["pa_mpjpe"]["differences"] == pytest.approx(
+      [-60.0, -61.0, -62.0])
+  table = ablation.markdown_table(summary)
+  assert "| SAA + Jo2D | 3 | 152.0 ± 2.0 | 130.0 ± 0.0 |" in table
+  assert "-52.0 ± 2.0" in table
+
+
+def test_shoulder_stats():
+  gt = np.zeros((4, 17, 3))
+  gt[:, ablation.L_SHOULDER, 0], gt[:, ablation.R_SHOULDER, 0] = 150.0, -150.0
+  pred = gt.copy()
+  pred[:2, ablation.L_SHOULDER, 0], pred[:2, ablation.R_SHOULDER, 0] = -50.0, 50.0  # facing the wrong way
+  stats = ablation.shoulder_stats(pred, gt)
+  assert stats["width_gt_mm"] == pytest.approx(300.0)
+  assert stats["width_pred_mm"] == pytest.approx(200.0)
+  assert stats["lr_sign_agreement"] == pytest.approx(0.5)
+
+
+def test_row_config_holds_out_the_validation_subject():
+  cfg = ablation_configs.get_config()
+  target = ablation.row_config(cfg, "target-supervised", 2)
+  assert tuple(target.data.trainset) == ("Human36M",) and target.seed == 2
+  assert tuple(target.data.h36m_holdout_subjects) == (8,)
+  assert target.adapt.lmd_D == 0.0
+  full = ablation.row_config(cfg, "SAA + Jo2D", 0)
+  assert tuple(full.data.trainset) == ("ScanAva", "MSCOCO", "MPII") and full.data.jo2d and full.adapt.lmd_D > 0
+  assert full.model.input_size == cfg.train.input_size and full.model.depth_bins == cfg.train.input_size // 4
+  assert full.train.epochs * full.train.iters_per_epoch == cfg.train.steps
+  assert ablation.row_config(cfg, "C1", 0).adapt.mode_D == "C1"
+  with pytest.raises(ValueError, match="unknown ablation row"):
+    ablation.row_config(cfg, "nope", 0)
+
+
+def test_subject_of():
+  assert human36m.subject_of("/x/images/s_08_act_02_subact_01_ca_01/s_08_act_02_subact_01_ca_01_000001.jpg") == 8
+  assert human36m.subject_of("tfds:human36m/train[3]#s_11_act_05_subact_02_ca_04_000064.jpg") == 11
+  assert human36m.subject_of("other.jpg") == -1
+
+
+def _png_drawn(path) -> float:
+  pixels = matplotlib.image.imread(path)[..., :3]
+  return float(np.mean(np.any(pixels < 0.95, axis=-1)))
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> str:
+  root = tmp_path_factory.mktemp("synth_tiny")
+  env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+  subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", str(root), "--preset", "tiny", "--seed", "0"],
+                 cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+  (root / "DONE").write_text("tiny\n")
+  return str(root)
+
+
+def test_holdout_subject_leaves_the_training_split(tiny_root):
+  from data_pipelines import readers
+  cfg = ablation_configs.get_config("quick")
+  cfg.data_root = tiny_root
+  config = ablation.row_config(cfg, "target-supervised", 0)
+  train = readers.load("Human36M", config.data, "train")
+  subjects = {human36m.subject_of(p) for p in train.img_path}
+  assert 8 not in subjects and subjects == {1, 5, 6, 7}
+  val = ablation.validation_records(config, 8)
+  assert len(val) > 0 and {human36m.subject_of(p) for p in val.img_path} == {8}
+
+
+def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
+  workdir, out = tmp_path / "runs", tmp_path / "results"
+  args = [sys.executable, "-m", "ahup_jax.ablation", "--quick", f"--data_root={tiny_root}",
+          f"--workdir={workdir}", f"--out_dir={out}"]
+  env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert "[ablation 1/2] source only, seed 0: training" in proc.stdout
+  summary = json.loads((out / "ablation.json").read_text())
+  assert list(summary["rows"]) == ["source only", "source only + SPA", "SAA + Jo2D", "SAA + Jo2D + SPA"]
+  for entry in summary["rows"].values():
+    assert np.isfinite(entry["mpjpe"]["mean"]) and 0 < entry["pa_mpjpe"]["mean"] <= entry["mpjpe"]["mean"] + 1e-6
+    assert len(entry["per_seed"]["auc"]) == 1
+  assert set(summary["paired"]) == {"SAA + Jo2D − source only", "SAA + Jo2D + SPA − source only",
+                                    "source only + SPA − source only"}
+  run = summary["runs"]["SAA + Jo2D"][0]
+  assert run["steps"] == 4 and "d_acc_syn" in run["final_train"] and run["val"]["count"] > 0
+  report = (out / "ablation.md").read_text()
+  assert "| SAA + Jo2D + SPA | 1 |" in report and "## Verdict" in report
+  pngs = sorted(p.name for p in out.glob("*.png"))
+  assert pngs == ["ablation_bars.png", "ablation_features_tsne.png", "ablation_poses_pca.png",
+                  "ablation_skeletons.png", "ablation_training_curves.png"]
+  for name in pngs:
+    assert _png_drawn(str(out / name)) > 0.02, name
+    assert f"]({name})" in report
+
+  # a kept verdict and skipped finished runs on the rerun
+  (out / "ablation.md").write_text(report.replace("(not written yet)", "hand-written verdict"))
+  stamp = os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "results.json")
+  again = subprocess.run(args + ["--nofigures"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr[-4000:]
+  assert again.stdout.count("done before, skipped") == 2
+  assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "results.json") == stamp
+  assert "hand-written verdict" in (out / "ablation.md").read_text()
