@@ -234,7 +234,7 @@ def assert_close_per_tensor(got, want, what):
         assert error <= TENSOR_RTOL * scale, f"{name}: max error {error:.3g} > {TENSOR_RTOL} × {scale:.3g}"
 
 
-SLOW_CASES = ("res18-96-SA", "res50-256-SA")  # the same code at larger sizes: ~2 and ~5 min on 2 cores; `-m slow`
+SLOW_CASES = ("res18-64-C", "res18-64-SA1", "res18-96-SA", "res50-256-SA")  # `-m slow`: SA and C1 cover both D heads
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow if c in SLOW_CASES else ()) for c in CASES])
