@@ -134,6 +134,8 @@ def main() -> None:
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     results[name] = measure(name, SIZES[size])
     print(f"[bench] {name}: {time.perf_counter() - tick:.0f} s", file=sys.stderr, flush=True)
+    with open(json_path, "w") as f:  # after every instrument: a killed run keeps what it measured
+      json.dump(results, f, indent=1, default=float)
   results["meta"]["seconds"] = time.perf_counter() - start
   results["feed"] = feed_ratio(results, SIZES[size]["train_step"]["rows"][0][:3])
   if "ceilings" in results:

@@ -181,6 +181,7 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
                             spa_poses, rounds, repeats=1, warmup=1)
       out["rows"].append({"row": name, "config": f"SPA epoch, {spa_poses} poses, batch {spa_batch}",
                           "unit": "poses/s", **result})
+      print(json.dumps(out["rows"][-1]), flush=True)
       continue
     backbone, size, batch = ROWS[name]
     jax_fn, batch_np = jax_saa_step(backbone, size, batch)
