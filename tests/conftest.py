@@ -17,7 +17,8 @@ import pytest
 from ahup_jax import models
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-REALDATA = REPO.parent / "shared" / "realdata"
+# The real sample data: `../shared/realdata` beside the checkout, or wherever AHUP_REALDATA points (a clone elsewhere).
+REALDATA = pathlib.Path(os.environ.get("AHUP_REALDATA", REPO.parent / "shared" / "realdata"))
 
 
 def fp32_atol(reduction_length: int, magnitude: float, depth: int = 1) -> float:
@@ -75,7 +76,7 @@ def realdata() -> pathlib.Path:
   """`../shared/realdata` (real sample files, research licences); skips where a clone has none."""
   if not REALDATA.is_dir():
     pytest.skip(f"real sample data not found: expected the folder {REALDATA} (`shared/realdata` beside the "
-                "repository, as on the project's machines and CI; a user's clone has none)")
+                "repository, as on the project's machines and CI, or AHUP_REALDATA=<folder>; a user's clone has none)")
   return REALDATA
 
 

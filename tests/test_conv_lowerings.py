@@ -29,7 +29,8 @@ def _unique_shapes() -> list[dict]:
   for backbone, size in BACKBONE_SIZES:
     for shape in conv_shapes(backbone, size, batch=1):
       key = (tuple(shape["x"]), tuple(shape["w"]), shape["strides"], shape["pads"])
-      shapes.setdefault(key, dict(shape, id=f"{backbone}-{size}-{shape['name'].replace(' ', '')}-{shape['x'][1]}"))
+      shapes.setdefault(key, dict(shape, config=f"{backbone}-{size}",
+                                  id=f"{backbone}-{size}-{shape['name'].replace(' ', '')}-{shape['x'][1]}"))
   return list(shapes.values())
 
 
@@ -43,9 +44,8 @@ def _shape_params() -> list:
   for shape in SHAPES:
     x, w, strides, pads = shape["x"], shape["w"], shape["strides"], shape["pads"]
     out = [(x[i + 1] + sum(pads[i]) - w[i]) // strides[i] + 1 for i in range(2)]
-    group = (shape["id"].rsplit("-", 2)[0].split("-layer")[0].split("-stem")[0].split("-deconv")[0],
-             layers.lowering(out[0] * out[1], x[3]))
-    default = group[0].startswith("res18-64") or group not in seen
+    group = (shape["config"], layers.lowering(out[0] * out[1], x[3]))
+    default = shape["config"] == "res18-64" or group not in seen
     seen.add(group)
     params.append(pytest.param(shape, id=shape["id"], marks=() if default else pytest.mark.slow))
   return params
