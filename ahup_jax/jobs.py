@@ -164,8 +164,8 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
          f"MPJPE {source_test['mpjpe']:.1f} mm, PA-MPJPE {source_test['pa_mpjpe']:.1f} mm\n")
   ablation = ("\nSource only, C, C1, SAA and target-supervised rows with 3 seeds each (the adaptation effect): "
               "docs/results/ablation.md, made by `./run.sh ablation`.\n")
-  text = (table + gap + ablation + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on the same "
-          "CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
+  text = (table + gap + ablation + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on "
+          "the same CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
           f"workdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n")
   if distributed.is_primary():
     with open(os.path.join(workdir, "results.md"), "w") as f:

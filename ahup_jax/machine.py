@@ -31,4 +31,5 @@ def describe() -> dict:
 def one_line() -> str:
   """E.g. 'AMD EPYC 7571, 2 cores, jax 0.10.2 on cpu (1 device)'."""
   m = describe()
-  return f"{m['cpu']}, {m['cores']} cores, jax {m['jax']} on {m['backend']} ({m['devices']} device{'s' * (m['devices'] > 1)})"
+  devices = f"{m['devices']} device" + ("s" if m["devices"] > 1 else "")
+  return f"{m['cpu']}, {m['cores']} cores, jax {m['jax']} on {m['backend']} ({devices})"

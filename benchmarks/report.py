@@ -38,7 +38,8 @@ def train_row_for_target(results: dict) -> dict | None:
 
 
 def targets(r: dict) -> list[dict]:
-  """Each speed target (issues #10 and #16): what it asks, the measured figure, measured / target and pass | short | not measured."""
+  """Each speed target (issues #10 and #16): what it asks, the measured figure, measured / target and
+  pass | short | not measured."""
   c = r["ceilings"]
   out = []
 

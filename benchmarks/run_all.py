@@ -128,7 +128,8 @@ def main() -> None:
   json_path = args.json or os.path.join(out_dir or HERE, "results.json")
 
   start = time.perf_counter()
-  results = {"meta": machine.describe() | {"size": size, "command": "python -m benchmarks.run_all " + " ".join(sys.argv[1:])}}
+  command = "python -m benchmarks.run_all " + " ".join(sys.argv[1:])
+  results = {"meta": machine.describe() | {"size": size, "command": command}}
   for name in only:
     tick = time.perf_counter()
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)

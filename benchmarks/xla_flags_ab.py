@@ -99,7 +99,8 @@ def main() -> None:
     for proc in procs.values():
       proc.kill()
   median = {k: statistics.median(v) for k, v in times.items()}
-  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}", "a": [args.a, args.a_set], "b": [args.b, args.b_set],
+  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}",
+                    "a": [args.a, args.a_set], "b": [args.b, args.b_set],
                     "step_s": times, "images_per_s": {k: args.batch / v for k, v in median.items()},
                     "speedup_b_over_a": median["A"] / median["B"], "load_at_end": os.getloadavg()}))
 

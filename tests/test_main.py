@@ -80,8 +80,11 @@ def test_resume_after_sigkill_gives_identical_params(synth_root, reference_run, 
   for a, b in zip(jax.tree.leaves(params_ref), jax.tree.leaves(params_res)):
     np.testing.assert_array_equal(a, b)
   # docs/NUMERICS.md's determinism claim: same machine, jaxlib and threads give the same metrics, bit for bit.
-  metrics_ref, metrics_res = (json.load(open(os.path.join(w, "eval", "metrics.json"))) for w in (reference_run, workdir))
-  assert metrics_res == metrics_ref
+  def metrics(workdir):
+    with open(os.path.join(workdir, "eval", "metrics.json")) as f:
+      return json.load(f)
+
+  assert metrics(workdir) == metrics(reference_run)
   np.testing.assert_array_equal(np.load(os.path.join(workdir, "eval", "pred_hm.npz"))["pred"],
                                 np.load(os.path.join(reference_run, "eval", "pred_hm.npz"))["pred"])
 
