@@ -18,7 +18,8 @@ from ahup_jax import models
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # The real sample data: `../shared/realdata` beside the checkout, or wherever AHUP_REALDATA points (a clone elsewhere).
-REALDATA = pathlib.Path(os.environ.get("AHUP_REALDATA", REPO.parent / "shared" / "realdata"))
+REALDATA_FROM_ENV = os.environ.get("AHUP_REALDATA", "")  # empty = unset
+REALDATA = pathlib.Path(REALDATA_FROM_ENV or REPO.parent / "shared" / "realdata")
 
 
 def fp32_atol(reduction_length: int, magnitude: float, depth: int = 1) -> float:
@@ -73,7 +74,10 @@ def final_params(workdir: str) -> tuple[int, dict]:
 
 @pytest.fixture
 def realdata() -> pathlib.Path:
-  """`../shared/realdata` (real sample files, research licences); skips where a clone has none."""
+  """`../shared/realdata` (real sample files, research licences); skips where a clone has none. A folder named by
+  AHUP_REALDATA must exist: asking for the data and silently skipping every test that reads it would hide it."""
+  if REALDATA_FROM_ENV and not REALDATA.is_dir():
+    pytest.fail(f"AHUP_REALDATA={REALDATA_FROM_ENV}: no such folder (expected the real sample data, `shared/realdata`)")
   if not REALDATA.is_dir():
     pytest.skip(f"real sample data not found: expected the folder {REALDATA} (`shared/realdata` beside the "
                 "repository, as on the project's machines and CI, or AHUP_REALDATA=<folder>; a user's clone has none)")
