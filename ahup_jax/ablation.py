@@ -1,6 +1,8 @@
 r"""The ablation of paper Table 1 on the embedded dataset: rows × seeds → docs/results/ablation.{md,json} + figures.
 
   ./run.sh ablation [--seeds N] [--steps N] [--quick]     # python -m ahup_jax.ablation --config=configs/ablation.py
+  ./run.sh ablation --gap_table [--seeds N]                # source only with each domain gap closed → gaps.{md,json}
+  ./run.sh ablation --gaps_closed=skeleton                 # every row on data with the skeleton gap closed
 
 Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablation.py: a configs/saa.py variant
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
@@ -8,7 +10,9 @@ plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and 
 exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
 resumable. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
 the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
-left/right sign agreement, and paired per-seed differences SAA + Jo2D (± SPA) − source only.
+left/right sign agreement, the source-domain test, and paired per-seed differences SAA + Jo2D (± SPA) − source only.
+The gap table (issue #18, deliverable 1) splits the source-only → target-supervised gap over the generator's domain
+gaps (appearance, skeleton, proportions, pose, camera) by retraining source only with each closed in turn.
 """
 from __future__ import annotations
 
@@ -24,16 +28,24 @@ import numpy as np
 
 from configs import ablation as ablation_configs
 from configs import saa
+from data_pipelines.synth import domains
 
 METRICS = ("mpjpe", "pa_mpjpe", "pck150", "auc")
 LOWER_IS_BETTER = {"mpjpe": True, "pa_mpjpe": True, "pck150": False, "auc": False}
 SOURCE_ROW, TARGET_ROW, FULL_ROW = "source only", "target-supervised", "SAA + Jo2D"
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
+SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
+SOURCE_KEYS = ("source_mpjpe", "source_pa_mpjpe")
 
 
 def slug(row: str) -> str:
   """'SAA + Jo2D' → 'saa_jo2d' (the run folder of a row)."""
   return re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_")
+
+
+def gap_label(gaps) -> str:
+  """('appearance',) → 'appearance'; every gap → 'all' (the suffix of the generated data folder)."""
+  return "all" if set(gaps) == set(domains.GAPS) else "_".join(gaps)
 
 
 def run_dir(cfg: ml_collections.ConfigDict, row: str, seed: int) -> str:
@@ -51,8 +63,10 @@ def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collec
     section, field = key.split(".")
     c[section][field] = value
   c.seed = int(seed)
-  if cfg.data_root:
-    c.data.root = cfg.data_root
+  c.data.root = cfg.data_root or c.data.root
+  if cfg.gaps_closed:  # generated next to the unchanged data
+    c.synth.gaps_closed = tuple(cfg.gaps_closed)
+    c.data.root = f"{c.data.root.rstrip('/')}_closed_{gap_label(cfg.gaps_closed)}"
   c.data.h36m_holdout_subjects = (int(cfg.val_subject),)
   t = cfg.train
   epochs = 4 if t.steps >= 4 else 1
@@ -66,18 +80,6 @@ def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collec
   c.eval.in_loop_split = ""  # no in-loop look at the test subjects (readers reject the split: validation off)
   c.spa.update(epochs=int(cfg.spa_epochs), pose_scale=64 / c.model.depth_bins, seed=int(seed))
   return c
-
-
-def ensure_data(config: ml_collections.ConfigDict) -> None:
-  """Generates the embedded dataset of `config.synth` into config.data.root unless it is there (DONE marker)."""
-  root = config.data.root
-  if os.path.exists(os.path.join(root, "DONE")):
-    return
-  from data_pipelines import synth
-  print(f"[ablation] generating the embedded dataset (preset {config.synth.preset}) into {root}", flush=True)
-  synth.generate(root, config.synth.preset, config.synth.seed)
-  with open(os.path.join(root, "DONE"), "w") as f:
-    f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
 
 
 # ----------------------------------------------------------------------------------------------- one run
@@ -102,25 +104,6 @@ def validation_records(config: ml_collections.ConfigDict, subject: int, every: i
   return records.subset(np.flatnonzero(human36m.subject_mask(records, (subject,)))[::max(1, int(every))])
 
 
-def read_scalars(logdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-  """{tag: (steps, values)} of every scalar in the TensorBoard event files under `logdir` (sorted by step)."""
-  import glob
-  import tensorflow as tf
-  found: dict[str, list] = {}
-  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if value.HasField("tensor") and not value.tensor.string_val:
-          found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
-        elif value.HasField("simple_value"):
-          found.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
-  out = {}
-  for tag, pairs in found.items():
-    pairs.sort()
-    out[tag] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
-  return out
-
-
 def _pick(metrics: dict) -> dict:
   return {k: float(metrics[k]) for k in (*METRICS, "count") if k in metrics}
 
@@ -137,7 +120,7 @@ def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
   from ahup_jax.evaluation import protocols
   from ahup_jax.train import loop
   config = row_config(cfg, row, seed)
-  ensure_data(config)
+  jobs.ensure_synth_data(config)
   os.makedirs(workdir, exist_ok=True)
   start = time.time()
   state = loop.train(config, workdir)
@@ -149,6 +132,7 @@ def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
   result["test"] = _pick(jobs.evaluate(config, workdir, variables=variables))
   with np.load(os.path.join(workdir, "eval", "pred_cam.npz")) as cam:
     result["shoulder"] = shoulder_stats(cam["pred"], cam["gt"])
+  result["source_test"] = _pick(jobs.evaluate(config, workdir, variables=variables, testset=SOURCE_TESTSET))
   val = protocols.run_evaluation(config, variables, validation_records(config, cfg.val_subject, cfg.val_every),
                                  sharding.make_mesh(config.mesh), os.path.join(workdir, "eval_val"))
   result["val"] = _pick(val)
@@ -158,7 +142,8 @@ def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
                                              tag="_spa"))
     with np.load(os.path.join(workdir, "eval", "pred_cam_spa.npz")) as cam:
       result["spa_shoulder"] = shoulder_stats(cam["pred"], cam["gt"])
-  curves = read_scalars(os.path.join(workdir, "tensorboard"))
+  from ahup_jax import figures
+  curves = figures.read_scalars(os.path.join(workdir, "tensorboard"))
   result["final_train"] = {tag.split("/", 1)[1]: float(v[-1]) for tag, (_, v) in curves.items()
                            if tag.startswith("train/")}
   result["total_s"] = time.time() - start
@@ -177,7 +162,8 @@ def table_rows(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
   """{table row: per-seed [{metric: value, shoulder…}]}: each trained row, plus '<row> + SPA' where SPA ran."""
   out = {}
   for row, results in runs.items():
-    out[row] = [{**r["test"], **r["shoulder"], "seed": r["seed"]} for r in results]
+    out[row] = [{**r["test"], **r["shoulder"], "seed": r["seed"], **(
+        {f"source_{k}": v for k, v in r["source_test"].items()} if "source_test" in r else {})} for r in results]
     if all("spa_test" in r for r in results) and results:
       out[f"{row} + SPA"] = [{**r["spa_test"], **r["spa_shoulder"], "seed": r["seed"]} for r in results]
   return out
@@ -186,9 +172,10 @@ def table_rows(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
 def summarize(runs: dict[str, list[dict]]) -> dict:
   """Mean ± std per table row, per-seed values, gap shares and the paired comparisons (see the module doc)."""
   rows = table_rows(runs)
-  keys = (*METRICS, "width_pred_mm", "width_gt_mm", "lr_sign_agreement")
   summary = {"rows": {}, "paired": {}}
   for name, per_seed in rows.items():
+    keys = (*METRICS, "width_pred_mm", "width_gt_mm", "lr_sign_agreement",
+            *(k for k in SOURCE_KEYS if all(k in r for r in per_seed)))
     entry = {"seeds": [r["seed"] for r in per_seed], "per_seed": {k: [r[k] for r in per_seed] for k in keys}}
     entry.update({k: dict(zip(("mean", "std"), _mean_std(entry["per_seed"][k]))) for k in keys})
     if name in runs:
@@ -217,14 +204,15 @@ def markdown_table(summary: dict) -> str:
   def ms(entry, k, digits=1):
     return f"{entry[k]['mean']:.{digits}f} ± {entry[k]['std']:.{digits}f}"
   lines = ["| row | seeds | MPJPE | PA-MPJPE | 3DPCK | AUC | gap closed (MPJPE / PA) | shoulder width pred / GT (mm) "
-           "| L/R sign right | val MPJPE / PA (S held out) |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| L/R sign right | val MPJPE / PA (S held out) | source test MPJPE / PA |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   for name, e in summary["rows"].items():
     gap = e["gap_closed"]
     gap_text = (f"{100 * gap['mpjpe']:.0f} % / {100 * gap['pa_mpjpe']:.0f} %" if "mpjpe" in gap else "–")
     val = f"{e['val']['mpjpe']['mean']:.1f} / {e['val']['pa_mpjpe']['mean']:.1f}" if "val" in e else "–"
     lines.append(f"| {name} | {len(e['seeds'])} | {ms(e, 'mpjpe')} | {ms(e, 'pa_mpjpe')} | {ms(e, 'pck150')} | "
                  f"{ms(e, 'auc')} | {gap_text} | {e['width_pred_mm']['mean']:.0f} / {e['width_gt_mm']['mean']:.0f} | "
-                 f"{100 * e['lr_sign_agreement']['mean']:.0f} % | {val} |")
+                 f"{100 * e['lr_sign_agreement']['mean']:.0f} % | {val} | {_source_cell(e)} |")
   lines += ["", "Per-seed values (MPJPE / PA-MPJPE, mm):", "", "| row | " + " | ".join(
       f"seed {s}" for s in next(iter(summary["rows"].values()))["seeds"]) + " |",
             "|---|" + "---|" * len(next(iter(summary["rows"].values()))["seeds"])]
@@ -240,32 +228,52 @@ def markdown_table(summary: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _source_cell(entry: dict) -> str:
+  if "source_pa_mpjpe" not in entry:
+    return "–"
+  return f"{entry['source_mpjpe']['mean']:.1f} / {entry['source_pa_mpjpe']['mean']:.1f}"
+
+
 # ----------------------------------------------------------------------------------------------- the job
-def run(cfg: ml_collections.ConfigDict) -> dict:
-  """Every (row, seed) of `cfg` (skipping finished ones), then the summary, the report and the figures."""
+def _setup_cache(cfg: ml_collections.ConfigDict) -> None:
+  """One persistent XLA cache for every run: after the first run, each compile is a cache hit."""
   os.makedirs(cfg.out_dir, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", os.path.abspath(os.path.join(cfg.workdir, "jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  todo = [(row, seed) for row in cfg.rows for seed in range(cfg.seeds)]
-  runs: dict[str, list[dict]] = {row: [] for row in cfg.rows}
-  start = time.time()
-  fresh = 0
-  for k, (row, seed) in enumerate(todo, 1):
-    finished = os.path.exists(os.path.join(run_dir(cfg, row, seed), "results.json"))
-    print(f"[ablation {k}/{len(todo)}] {row}, seed {seed}: " + ("done before, skipped" if finished else
-          f"training {cfg.train.steps} steps…"), flush=True)
+
+
+def run_many(todo: list[tuple[ml_collections.ConfigDict, str, int]], tag: str = "ablation") -> list[dict]:
+  """run_one for each (config, row, seed), skipping finished ones, with progress and time left on stdout."""
+  def finished(c, row, seed):
+    return os.path.exists(os.path.join(run_dir(c, row, seed), "results.json"))
+  start, fresh, results = time.time(), 0, []
+  for k, (c, row, seed) in enumerate(todo, 1):
+    where = f"[{tag} {k}/{len(todo)}] {row}{gap_note(c)}, seed {seed}"
+    done_before = finished(c, row, seed)
+    print(f"{where}: " + ("done before, skipped" if done_before else f"training {c.train.steps} steps…"), flush=True)
     t0 = time.time()
-    result = run_one(cfg, row, seed)
-    runs[row].append(result)
-    if not finished:
+    result = run_one(c, row, seed)
+    results.append(result)
+    if not done_before:
       fresh += 1
-      spent = time.time() - start
-      eta = spent / fresh * sum(1 for r, s in todo[k:] if not os.path.exists(
-          os.path.join(run_dir(cfg, r, s), "results.json")))
+      eta = (time.time() - start) / fresh * sum(not finished(*job) for job in todo[k:])
       spa = f", + SPA PA-MPJPE {result['spa_test']['pa_mpjpe']:.1f}" if "spa_test" in result else ""
-      print(f"[ablation {k}/{len(todo)}] {row}, seed {seed}: {time.time() - t0:.0f} s; test MPJPE "
-            f"{result['test']['mpjpe']:.1f}, PA-MPJPE {result['test']['pa_mpjpe']:.1f}{spa}; "
-            f"about {eta / 60:.0f} min left", flush=True)
+      print(f"{where}: {time.time() - t0:.0f} s; test MPJPE {result['test']['mpjpe']:.1f}, PA-MPJPE "
+            f"{result['test']['pa_mpjpe']:.1f}{spa}; about {eta / 60:.0f} min left", flush=True)
+  return results
+
+
+def gap_note(cfg: ml_collections.ConfigDict) -> str:
+  return f" (source with the {gap_label(cfg.gaps_closed)} gap closed)" if cfg.gaps_closed else ""
+
+
+def run(cfg: ml_collections.ConfigDict) -> dict:
+  """Every (row, seed) of `cfg` (skipping finished ones), then the summary, the report and the figures."""
+  _setup_cache(cfg)
+  todo = [(cfg, row, seed) for row in cfg.rows for seed in range(cfg.seeds)]
+  runs: dict[str, list[dict]] = {row: [] for row in cfg.rows}
+  for (_, row, _), result in zip(todo, run_many(todo)):
+    runs[row].append(result)
   summary = summarize(runs)
   summary["config"] = cfg.to_dict()
   summary["runs"] = runs
@@ -280,6 +288,114 @@ def run(cfg: ml_collections.ConfigDict) -> dict:
   return summary
 
 
+# ----------------------------------------------------------------------------------------------- gap table
+def gap_configs(cfg: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
+  """{gap: ablation config whose source data have that gap closed} for cfg.gap_table ('all' = every gap)."""
+  out = {}
+  for gap in cfg.gap_table:
+    c = cfg.copy_and_resolve_references()
+    c.gaps_closed = tuple(domains.GAPS) if gap == "all" else (gap,)
+    c.workdir = os.path.join(cfg.workdir, f"closed_{gap}")
+    out[gap] = c
+  return out
+
+
+def run_gap_table(cfg: ml_collections.ConfigDict) -> dict:
+  """Source only trained with each domain gap closed in turn (the generator gives the source the target's setting),
+  against source only and target-supervised on the unchanged data (the ablation's own runs when they exist):
+  how much of the source-only → target-supervised gap each domain gap accounts for → gaps.md, gaps.json."""
+  if cfg.gaps_closed:
+    raise ValueError("the gap table closes the gaps itself; run it without config.gaps_closed")
+  _setup_cache(cfg)
+  seeds = range(cfg.seeds)
+  entries = {"none (source only)": (cfg, SOURCE_ROW), **{gap: (c, SOURCE_ROW) for gap, c in gap_configs(cfg).items()},
+             TARGET_ROW: (cfg, TARGET_ROW)}
+  todo = [(c, row, seed) for c, row in entries.values() for seed in seeds]
+  results = iter(run_many(todo, tag="gaps"))
+  runs = {name: [next(results) for _ in seeds] for name in entries}
+  summary = summarize_gaps(runs)
+  summary["config"] = cfg.to_dict()
+  summary["runs"] = runs
+  with open(os.path.join(cfg.out_dir, "gaps.json"), "w") as f:
+    json.dump(summary, f, indent=1, default=_plain)
+  write_gap_report(cfg, summary)
+  print(gap_markdown_table(summary), flush=True)
+  return summary
+
+
+def summarize_gaps(runs: dict[str, list[dict]]) -> dict:
+  """Per entry: mean ± std of the target-test metrics, the source test and L/R sign; the paired per-seed change
+  against source only, and the share of the source-only → target-supervised gap it closes (of the means)."""
+  base_name = "none (source only)"
+  base = {r["seed"]: r for r in runs[base_name]}
+  rows = {}
+  for name, results in runs.items():
+    values = {k: [r["test"][k] for r in results] for k in METRICS}
+    values["source_pa_mpjpe"] = [r["source_test"]["pa_mpjpe"] for r in results]
+    values["lr_sign_agreement"] = [r["shoulder"]["lr_sign_agreement"] for r in results]
+    entry = {"seeds": [r["seed"] for r in results], "per_seed": values}
+    entry.update({k: dict(zip(("mean", "std"), _mean_std(v))) for k, v in values.items()})
+    entry["paired"] = {k: dict(zip(("mean", "std"), _mean_std(
+        [r["test"][k] - base[r["seed"]]["test"][k] for r in results if r["seed"] in base]))) for k in METRICS}
+    rows[name] = entry
+  for entry in rows.values():
+    entry["gap_closed"] = {}
+    for k in METRICS:
+      total = rows[base_name][k]["mean"] - rows[TARGET_ROW][k]["mean"]
+      if abs(total) > 1e-9:
+        entry["gap_closed"][k] = (rows[base_name][k]["mean"] - entry[k]["mean"]) / total
+  return {"rows": rows}
+
+
+def gap_markdown_table(summary: dict) -> str:
+  def ms(entry, k):
+    return f"{entry[k]['mean']:.1f} ± {entry[k]['std']:.1f}"
+  lines = ["| source trained with … closed | seeds | MPJPE | PA-MPJPE | Δ MPJPE / Δ PA-MPJPE vs source only (paired) "
+           "| share of the gap closed (MPJPE / PA) | L/R sign right | source test PA-MPJPE |",
+           "|---|---|---|---|---|---|---|---|"]
+  for name, e in summary["rows"].items():
+    label = "target-supervised (trained on the target)" if name == TARGET_ROW else name
+    gap = e["gap_closed"]
+    lines.append(f"| {label} | {len(e['seeds'])} | {ms(e, 'mpjpe')} | {ms(e, 'pa_mpjpe')} | "
+                 f"{e['paired']['mpjpe']['mean']:+.1f} ± {e['paired']['mpjpe']['std']:.1f} / "
+                 f"{e['paired']['pa_mpjpe']['mean']:+.1f} ± {e['paired']['pa_mpjpe']['std']:.1f} | "
+                 f"{_percent(gap.get('mpjpe', 0))} / {_percent(gap.get('pa_mpjpe', 0))} | "
+                 f"{100 * e['lr_sign_agreement']['mean']:.0f} % | {ms(e, 'source_pa_mpjpe')} |")
+  return "\n".join(lines) + "\n"
+
+
+def _percent(share: float) -> str:
+  return f"{100 * share + 0.0:.0f} %".replace("-0 %", "0 %")
+
+
+def write_gap_report(cfg: ml_collections.ConfigDict, summary: dict) -> str:
+  """gaps.md: how it was run and the table; a hand-written reading after '## Reading' is kept."""
+  t = cfg.train
+  head = ["# Domain gaps of the embedded dataset: source-only error with each gap closed", "",
+          f"Generated by `./run.sh ablation --gap_table` (`ahup_jax/ablation.py`). Preset `{cfg.preset}`, "
+          f"{cfg.seeds} training seed(s) per entry, {t.steps} steps of batch {t.batch_size} at {t.input_size}² "
+          "(ResNet-18 from scratch, the ablation's schedule). Each entry trains the `source only` row on data generated with one of the "
+          "generator's domain gaps closed (`python -m data_pipelines.synth --close-gaps GAP`: the ScanAva-format "
+          "source takes the Human36M-format target's setting for it; the target and its test are unchanged), "
+          "and is tested on the target test (S9 + S11). 'share of the gap' = (source only − entry) / (source only − "
+          "target-supervised) of the seed means; Δ columns pair each seed with source only's same seed. "
+          "'source test' = the model on the source's own test split.", "", gap_markdown_table(summary)]
+  return _write_keeping(os.path.join(cfg.out_dir, "gaps.md"), "\n".join(head), "\n## Reading")
+
+
+def _write_keeping(path: str, generated: str, marker: str) -> str:
+  """Writes `generated` to `path`, keeping the hand-written text from `marker` on of the file already there."""
+  kept = ""
+  if os.path.exists(path):
+    with open(path) as f:
+      text = f.read()
+    if marker in text:
+      kept = text[text.index(marker):]
+  with open(path, "w") as f:
+    f.write(generated + (kept or f"{marker}\n\n(not written yet)\n"))
+  return path
+
+
 def _plain(value):
   if isinstance(value, (np.floating, np.integer)):
     return value.item()
@@ -292,14 +408,7 @@ REPORT_TOP = "<!-- ablation: generated table below, verdict kept -->"
 
 
 def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written: list[str]) -> str:
-  """ablation.md: how it was run, the table, the figures; a hand-written verdict after VERDICT is kept."""
-  path = os.path.join(cfg.out_dir, "ablation.md")
-  verdict = ""
-  if os.path.exists(path):
-    with open(path) as f:
-      text = f.read()
-    if "\n## Verdict" in text:
-      verdict = text[text.index("\n## Verdict"):]
+  """ablation.md: how it was run, the table, the figures; a hand-written verdict after '## Verdict' is kept."""
   runs = summary["runs"]
   any_run = next(r for results in runs.values() for r in results)
   total = sum(r["total_s"] for results in runs.values() for r in results)
@@ -323,10 +432,7 @@ def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written:
       "toss).", "", REPORT_TOP, "", markdown_table(summary)]
   if figures_written:
     head += ["Figures:", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures_written] + [""]
-  text = "\n".join(head) + (verdict or "\n## Verdict\n\n(not written yet)\n")
-  with open(path, "w") as f:
-    f.write(text)
-  return path
+  return _write_keeping(os.path.join(cfg.out_dir, "ablation.md"), "\n".join(head), "\n## Verdict")
 
 
 def main(argv) -> None:
@@ -343,7 +449,9 @@ def main(argv) -> None:
     cfg.train.steps = values.steps
   if values.rows:
     cfg.rows = tuple(values.rows)
-  run(cfg)
+  if values.gaps_closed:
+    cfg.gaps_closed = tuple(values.gaps_closed)
+  run_gap_table(cfg) if values.gap_table else run(cfg)
 
 
 if __name__ == "__main__":
@@ -359,4 +467,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("out_dir", "", "report, JSON and figures (overrides config.out_dir when given).")
   flags.DEFINE_string("data_root", "", "embedded data folder (overrides config.data_root when given).")
   flags.DEFINE_bool("figures", True, "write the figures (--nofigures: only the table and JSON).")
+  flags.DEFINE_list("gaps_closed", [], f"train every row on data whose source has these gaps closed (of "
+                    f"{', '.join(domains.GAPS)}), generated into <preset folder>_closed_<gaps>.")
+  flags.DEFINE_bool("gap_table", False, "instead of the rows: source only with each domain gap closed in turn "
+                    "(config.gap_table), against source only and target-supervised → gaps.md, gaps.json.")
   app.run(main)

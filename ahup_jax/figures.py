@@ -1,5 +1,6 @@
-"""The ablation's figures (PNG, headless matplotlib): one pure plotting function per figure on arrays, plus
-`ablation_figures`, which gathers the arrays from the ablation's runs and writes them all into cfg.out_dir.
+"""The ablation's and the evaluation's figures (PNG, headless matplotlib): one pure plotting function per figure on
+arrays, plus `ablation_figures` (gathers the arrays from the ablation's runs, writes them into cfg.out_dir) and
+`evaluation_figures` (one model's evaluation folder: what `--mode=eval` and the main job write).
 
   ablation_bars        the results table as bars with ± std error bars (paper Table 1)
   feature_embedding    t-SNE of G's pooled features coloured by domain, one panel per model (paper Fig. 4)
@@ -9,6 +10,7 @@
 """
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
@@ -136,6 +138,47 @@ def training_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
 
 
 # ----------------------------------------------------------------------------------------------- from the runs
+def read_scalars(logdir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """{tag: (steps, values)} of every scalar in the TensorBoard event files under `logdir` (sorted by step)."""
+  import tensorflow as tf
+  found: dict[str, list] = {}
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.HasField("tensor") and not value.tensor.string_val:
+          found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+        elif value.HasField("simple_value"):
+          found.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
+  out = {}
+  for tag, pairs in found.items():
+    pairs.sort()
+    out[tag] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+  return out
+
+
+def evaluation_figures(config, variables: dict, records, out_dir: str, *, tag: str = "", tensorboard_dir: str = "",
+                       examples: int = 6) -> list[str]:
+  """The figures of one evaluation, from its pred_cam<tag>.npz in `out_dir`: `skeletons<tag>.png` (test crops beside
+  the predicted vs GT 3D skeleton), `poses_pca<tag>.png` (predicted vs GT test poses: a collapsed model sits in
+  the middle of the GT's ring) and, when `tensorboard_dir` holds events, `training_curves.png`."""
+  with np.load(os.path.join(out_dir, f"pred_cam{tag}.npz")) as cam:
+    pred, gt = cam["pred"], cam["gt"]
+  if len(gt) != len(records):
+    raise ValueError(f"{out_dir}/pred_cam{tag}.npz holds {len(gt)} poses but the test split has {len(records)} "
+                     "records: the file belongs to another evaluation")
+  pick = _spread(len(gt), examples)
+  _, crops = pooled_features(config, variables, records.subset(pick), len(pick))
+  written = [skeleton_comparison(crops, {"prediction": pred[pick]}, gt[pick],
+                                 os.path.join(out_dir, f"skeletons{tag}.png"))]
+  spread = _spread(len(gt), 600)
+  written.append(pose_embedding({f"{records.info.name} test GT": gt[spread], "prediction": pred[spread]},
+                                os.path.join(out_dir, f"poses_pca{tag}.png")))
+  curves = read_scalars(tensorboard_dir) if tensorboard_dir else {}
+  if curves:
+    written.append(training_curves({"training": curves}, os.path.join(out_dir, "training_curves.png")))
+  return written
+
+
 def pooled_features(config, variables: dict, records, count: int) -> tuple[np.ndarray, np.ndarray]:
   """G's spatially pooled features [n, C] and the un-normalised crops [n, S, S, 3] uint8 of `count` records
   spread evenly over `records` (evaluation crops, no flip)."""
@@ -164,7 +207,7 @@ def ablation_figures(cfg, summary: dict) -> list[str]:
   models_rows = [r for r in (ablation.SOURCE_ROW, ablation.FULL_ROW) if r in cfg.rows]
   curves = {}
   for row in cfg.rows:
-    curves[row] = ablation.read_scalars(os.path.join(ablation.run_dir(cfg, row, 0), "tensorboard"))
+    curves[row] = read_scalars(os.path.join(ablation.run_dir(cfg, row, 0), "tensorboard"))
   written.append(training_curves(curves, os.path.join(out, "ablation_training_curves.png")))
   if not models_rows:
     return written

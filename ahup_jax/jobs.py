@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -34,6 +36,35 @@ SPA_TARGET_SOURCE = {"Human36M": "Human36M", "MuPoTS": "MuCo", "ScanAva": "ScanA
 
 
 # ----------------------------------------------------------------------------------------------- train / eval
+def ensure_synth_data(config) -> None:
+  """Generates the embedded dataset of `config.synth` (preset, seed, gaps_closed) into config.data.root unless it
+  is already there; a folder generated with other settings is an error, not silently reused. Process 0
+  generates, the others wait for it: the folder must be on a filesystem every process sees."""
+  root = config.data.root
+  done = os.path.join(root, "DONE")
+  want = {"preset": config.synth.preset, "seed": int(config.synth.seed),
+          "gaps_closed": sorted(config.synth.get("gaps_closed", ()))}
+  if distributed.is_primary() and not os.path.exists(done):
+    logging.info("generating the embedded dataset %s into %s", want, root)
+    subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", want["preset"],
+                    "--seed", str(want["seed"]), "--close-gaps", ",".join(want["gaps_closed"])], check=True)
+    with open(done, "w") as f:
+      f.write(" ".join(f"{k}={v}" for k, v in want.items()) + "\n")
+  distributed.barrier("ensure_synth_data")
+  if not os.path.exists(done):
+    raise FileNotFoundError(f"process 0 generated the embedded dataset into {os.path.abspath(root)}, but this "
+                            "process does not see it there: config.data.root must be on a filesystem shared by "
+                            "every process (or generate it on every host first, docs/MULTIHOST.md)")
+  info_path = os.path.join(root, "synth_info.json")
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    have = {"preset": info.get("preset"), "seed": info.get("seed"), "gaps_closed": sorted(info.get("gaps_closed", []))}
+    if have != want:
+      raise ValueError(f"{os.path.abspath(info_path)} says the embedded dataset there was generated with {have}, "
+                       f"but config.synth asks for {want}; point config.data.root at another folder or delete it")
+
+
 def train_and_test(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = loop.train(config, workdir)
   return evaluate(config, workdir, variables=loop.inference_variables(state))
@@ -58,8 +89,9 @@ def restore_variables(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *, variables: dict | None = None,
              export_dir: str = "", spa_variables: dict | None = None, tag: str = "",
-             testset: str | None = None) -> dict:
-  """Evaluates on the test split of `testset` (default config.data.testset) → WORKDIR/eval[/<testset>]."""
+             testset: str | None = None, figures: bool = False) -> dict:
+  """Evaluates on the test split of `testset` (default config.data.testset) → WORKDIR/eval[_<testset>]; with
+  `figures`, also the evaluation's PNGs there (figures.evaluation_figures: 3D skeletons, pose PCA, curves)."""
   if variables is None:
     variables = (checkpoint.load_export(export_dir)[0] if export_dir else restore_variables(config, workdir))
   testset = testset or config.data.testset
@@ -68,6 +100,11 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, variables: dict
   metrics = protocols.run_evaluation(config, variables, records, sharding.make_mesh(config.mesh), out_dir,
                                      spa_variables=spa_variables, tag=tag)
   logging.info("%s%s: %s", testset, tag, {k: v for k, v in metrics.items() if not isinstance(v, dict)})
+  if figures and distributed.is_primary():
+    from ahup_jax import figures as figures_lib  # matplotlib only when asked
+    written = figures_lib.evaluation_figures(config, variables, records, out_dir, tag=tag,
+                                             tensorboard_dir=os.path.join(workdir, "tensorboard"))
+    logging.info("figures: %s", ", ".join(written))
   return metrics
 
 
@@ -152,10 +189,11 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
   state = loop.train(config, workdir)
   variables = loop.inference_variables(state)
   rows = {"mean pose (baseline)": None, "SAA": None, "SAA + SPA": None}
-  rows["SAA"] = evaluate(config, workdir, variables=variables)
+  rows["SAA"] = evaluate(config, workdir, variables=variables, figures=True)
   rows["mean pose (baseline)"] = mean_pose_baseline(config, workdir)
   spa_variables = fit_spa(config, workdir)
-  rows["SAA + SPA"] = evaluate(config, workdir, variables=variables, spa_variables=spa_variables, tag="_spa")
+  rows["SAA + SPA"] = evaluate(config, workdir, variables=variables, spa_variables=spa_variables, tag="_spa",
+                               figures=True)
   source_test = evaluate(config, workdir, variables=variables, testset=config.data.trainset[0])
   export(config, workdir, variables)
   table = tables.results_table(rows, title=f"{config.data.testset} test ({'+'.join(config.data.trainset)} → "

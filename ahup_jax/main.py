@@ -12,7 +12,8 @@ r"""ahup_jax entry point: train SAA, evaluate, fit/apply SPA, export, predict.
 
 Modes:
   train    train (or resume) SAA in WORKDIR/checkpoints, then evaluate on the test set
-  eval     evaluate the latest checkpoint (or --export_dir) on config.data.testset → WORKDIR/eval
+  eval     evaluate the latest checkpoint (or --export_dir) on config.data.testset → WORKDIR/eval (metrics,
+           predictions, figures: 3D skeletons beside the crops, pose PCA, training curves)
   spa      fit the SPA head (source: config.spa.source or the leading train set's GT poses; target:
            config.spa.target — pose file or tailor measurements — or the test set's training split)
   adapt    apply the fitted SPA head to a pred_hm file (--pred_hm) and evaluate the adapted poses
@@ -28,8 +29,6 @@ process's devices, each process reads its shard of the data, process 0 writes th
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -83,11 +82,11 @@ def main(argv) -> None:
   os.makedirs(workdir, exist_ok=True)
   mode = _MODE.value
   if mode in ("train", "all") and "synth" in config and config.synth.preset:
-    ensure_synth_data(config)
+    jobs.ensure_synth_data(config)
   if mode == "train":
     jobs.train_and_test(config, workdir)
   elif mode == "eval":
-    jobs.evaluate(config, workdir, export_dir=_EXPORT_DIR.value)
+    jobs.evaluate(config, workdir, export_dir=_EXPORT_DIR.value, figures=True)
   elif mode == "spa":
     jobs.fit_spa(config, workdir)
   elif mode == "adapt":
@@ -102,25 +101,6 @@ def main(argv) -> None:
                 render=_RENDER.value)
   elif mode == "all":
     jobs.run_all(config, workdir)
-
-
-def ensure_synth_data(config) -> None:
-  """Generates the embedded dataset into config.data.root unless it is already there (process 0 generates, the
-  others wait for it: the folder must be on a filesystem every process sees)."""
-  from ahup_jax import distributed
-  root = config.data.root
-  done = os.path.join(root, "DONE")
-  if distributed.is_primary() and not os.path.exists(done):
-    logging.info("generating the embedded dataset (preset %s) into %s", config.synth.preset, root)
-    subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", config.synth.preset,
-                    "--seed", str(config.synth.seed)], check=True)
-    with open(done, "w") as f:
-      f.write(f"preset={config.synth.preset} seed={config.synth.seed}\n")
-  distributed.barrier("ensure_synth_data")
-  if not os.path.exists(done):
-    raise FileNotFoundError(f"process 0 generated the embedded dataset into {os.path.abspath(root)}, but this "
-                            "process does not see it there: config.data.root must be on a filesystem shared by "
-                            "every process (or generate it on every host first, docs/MULTIHOST.md)")
 
 
 if __name__ == "__main__":

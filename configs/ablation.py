@@ -3,6 +3,7 @@
   ./run.sh ablation                      # = python -m ahup_jax.ablation --config=configs/ablation.py
   ./run.sh ablation --seeds 5 --steps 600
   ./run.sh ablation --quick              # configs/ablation.py:quick (synth_tiny, 2 rows, 1 seed, a few steps)
+  ./run.sh ablation --gap_table          # source only with each domain gap closed in turn → gaps.md
 
 Every row is a `configs/saa.py` variant on the `preset` data plus the shared `train` overrides below; `seed` is the
 training seed (init, batch order, augmentation), the generated data are the same for every seed. Human36M subject
@@ -49,6 +50,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       lr=1e-3,
   ))
   c.spa_epochs = 16
+  c.gaps_closed = ()                 # train every row on data whose source has these domain gaps closed
+  c.gap_table = ("appearance", "skeleton", "proportions", "pose", "camera", "all")  # --gap_table entries
   if arg == "quick":
     c.preset, c.rows, c.seeds = "synth_tiny", ("source only", "SAA + Jo2D"), 1
     c.workdir = "runs/ablation_quick"
@@ -56,6 +59,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.update(steps=4, batch_size=6)
     c.spa_epochs = 2
     c.tsne_per_domain, c.skeleton_examples = 12, 2
+    c.gap_table = ("skeleton",)
   elif arg:
     raise ValueError(f"unknown configs/ablation.py variant '{arg}'; expected '' or 'quick'")
   return c

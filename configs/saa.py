@@ -29,7 +29,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval = common.evaluation()
   c.spa = common.spa()
   c.mesh = ml_collections.ConfigDict(dict(data=-1, model=1))  # -1: all devices on `data`
-  c.synth = ml_collections.ConfigDict(dict(preset="", seed=0))  # embedded dataset (data_pipelines.synth)
+  # Embedded dataset (data_pipelines.synth); gaps_closed: domain gaps given the target's setting in the source
+  c.synth = ml_collections.ConfigDict(dict(preset="", seed=0, gaps_closed=()))
 
   for token in filter(None, (arg or "").split(",")):
     _apply_variant(c, token)

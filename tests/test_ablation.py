@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -50,6 +51,52 @@ def test_summary_gap_share_and_paired_differences():
   table = ablation.markdown_table(summary)
   assert "| SAA + Jo2D | 3 | 152.0 ± 2.0 | 130.0 ± 0.0 |" in table
   assert "-52.0 ± 2.0" in table
+
+
+def test_gap_table_summary_pairs_seeds_and_splits_the_gap():
+  def runs_of(offset, pa_offset):
+    out = [_result("s", s, 200.0 + offset + s, 180.0 + pa_offset) for s in range(2)]
+    for r in out:
+      r["source_test"] = {"mpjpe": 90.0, "pa_mpjpe": 70.0 + r["seed"]}
+    return out
+  runs = {"none (source only)": runs_of(0.0, 0.0), "appearance": runs_of(-30.0, -5.0),
+          "skeleton": runs_of(10.0, 2.0), "target-supervised": runs_of(-100.0, -20.0)}
+  rows = ablation.summarize_gaps(runs)["rows"]
+  assert rows["appearance"]["gap_closed"]["mpjpe"] == pytest.approx(0.3)
+  assert rows["appearance"]["gap_closed"]["pa_mpjpe"] == pytest.approx(0.25)
+  assert rows["skeleton"]["gap_closed"]["mpjpe"] == pytest.approx(-0.1)  # closing it made things worse
+  assert rows["appearance"]["paired"]["mpjpe"]["mean"] == pytest.approx(-30.0)
+  assert rows["appearance"]["paired"]["mpjpe"]["std"] == pytest.approx(0.0)  # same seed offset on both seeds
+  assert rows["skeleton"]["source_pa_mpjpe"]["mean"] == pytest.approx(70.5)
+  table = ablation.gap_markdown_table({"rows": rows})
+  assert "| appearance | 2 | 170.5 ± 0.7 | 175.0 ± 0.0 | -30.0 ± 0.0 / -5.0 ± 0.0 | 30 % / 25 % |" in table
+  assert "| target-supervised (trained on the target) | 2 |" in table
+
+
+def test_gap_configs_point_each_gap_at_its_own_generated_folder():
+  cfg = ablation_configs.get_config()
+  cfg.data_root = "/data/synth_small/"
+  configs = ablation.gap_configs(cfg)
+  assert list(configs) == list(cfg.gap_table) and configs["all"].gaps_closed == ablation.domains.GAPS
+  pose = ablation.row_config(configs["pose"], "source only", 1)
+  assert pose.data.root == "/data/synth_small_closed_pose" and tuple(pose.synth.gaps_closed) == ("pose",)
+  assert ablation.row_config(configs["all"], "source only", 0).data.root == "/data/synth_small_closed_all"
+  assert ablation.run_dir(configs["pose"], "source only", 1).endswith("closed_pose/source_only/seed_1")
+  assert ablation.row_config(cfg, "source only", 0).data.root == "/data/synth_small/"
+
+
+def test_embedded_data_generated_with_other_settings_is_refused(tmp_path):
+  from ahup_jax import jobs
+  (tmp_path / "DONE").write_text("tiny\n")
+  (tmp_path / "synth_info.json").write_text(json.dumps({"preset": "tiny", "seed": 0, "gaps_closed": []}))
+  cfg = ablation_configs.get_config("quick")
+  cfg.data_root = str(tmp_path)
+  jobs.ensure_synth_data(ablation.row_config(cfg, "source only", 0))  # matches: nothing to do
+  cfg.gaps_closed, cfg.data_root = ("skeleton",), ""
+  config = ablation.row_config(cfg, "source only", 0)
+  config.data.root = str(tmp_path)
+  with pytest.raises(ValueError, match=r"synth_info.json says .*'gaps_closed': \[\].*asks for .*'skeleton'"):
+    jobs.ensure_synth_data(config)
 
 
 def test_shoulder_stats():
@@ -145,3 +192,16 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   assert again.stdout.count("done before, skipped") == 2
   assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "results.json") == stamp
   assert "hand-written verdict" in (out / "ablation.md").read_text()
+
+  # the gap table reuses source only's run, generates the skeleton-closed data next to the tiny root
+  gaps = subprocess.run(args + ["--gap_table"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert gaps.returncode == 0, gaps.stderr[-4000:]
+  assert "[gaps 1/3] source only, seed 0: done before, skipped" in gaps.stdout
+  assert "[gaps 2/3] source only (source with the skeleton gap closed), seed 0: training" in gaps.stdout
+  info = json.loads((pathlib.Path(f"{tiny_root}_closed_skeleton") / "synth_info.json").read_text())
+  assert info["gaps_closed"] == ["skeleton"] and info["preset"] == "tiny"
+  table = json.loads((out / "gaps.json").read_text())
+  assert list(table["rows"]) == ["none (source only)", "skeleton", "target-supervised"]
+  assert table["rows"]["target-supervised"]["gap_closed"]["mpjpe"] == pytest.approx(1.0)
+  assert all(np.isfinite(e["source_pa_mpjpe"]["mean"]) for e in table["rows"].values())
+  assert "| skeleton | 1 |" in (out / "gaps.md").read_text() and "## Reading" in (out / "gaps.md").read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,28 @@ def test_export_loads_in_fresh_process_with_identical_predictions(synth_root, re
   ours = np.load(os.path.join(reference_run, "eval", "pred_hm.npz"))["pred"]
   theirs = np.load(os.path.join(other, "eval", "pred_hm.npz"))["pred"]
   np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)
+  # --mode=eval draws its figures; an export has no training logs, so no curves
+  assert sorted(os.listdir(os.path.join(other, "eval"))) == sorted(
+      ["metrics.json", "pred_cam.npz", "pred_hm.npz", "tables.md", "poses_pca.png", "skeletons.png"])
+  for name in ("poses_pca.png", "skeletons.png"):
+    assert _drawn(os.path.join(other, "eval", name)) > 0.02, name
+
+
+def test_eval_mode_figures_include_the_training_curves(synth_root, reference_run, tmp_path):
+  workdir = tmp_path / "eval_again"
+  shutil.copytree(reference_run, workdir, ignore=shutil.ignore_patterns("eval"))
+  _main(*TRAIN_FLAGS, f"--config.data.root={synth_root}", f"--workdir={workdir}", "--mode=eval")
+  curves = workdir / "eval" / "training_curves.png"
+  assert curves.exists() and _drawn(str(curves)) > 0.02
+  np.testing.assert_array_equal(np.load(workdir / "eval" / "pred_hm.npz")["pred"],
+                                np.load(os.path.join(reference_run, "eval", "pred_hm.npz"))["pred"])
+
+
+def _drawn(path: str) -> float:
+  """Share of pixels that are not (near) white."""
+  import matplotlib.image
+  pixels = matplotlib.image.imread(path)[..., :3]
+  return float(np.mean(np.any(pixels < 0.95, axis=-1)))
 
 
 def test_predict_on_image_folder(synth_root, reference_run, tmp_path):
