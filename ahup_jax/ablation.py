@@ -36,6 +36,9 @@ SOURCE_ROW, TARGET_ROW, FULL_ROW = "source only", "target-supervised", "SAA + Jo
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
 SOURCE_KEYS = ("source_mpjpe", "source_pa_mpjpe")
+SPA_DIAGNOSTICS = ("descriptor_l1_to_target_before", "descriptor_l1_to_target_after", "descriptor_l1_to_test_gt_before",
+                   "descriptor_l1_to_test_gt_after", "descriptor_l1_test_gt_to_target", "shoulder_hm_before",
+                   "shoulder_hm_after", "shoulder_hm_gt")
 
 
 def slug(row: str) -> str:
@@ -108,14 +111,46 @@ def _pick(metrics: dict) -> dict:
   return {k: float(metrics[k]) for k in (*METRICS, "count") if k in metrics}
 
 
+def spa_diagnostics(workdir: str, target_poses_path: str) -> dict:
+  """How SPA moved one model's test predictions (WORKDIR/eval, tags '' and '_spa'): the L1 distance of their mean
+  skeletal descriptor (SPEC §7.2) to the target descriptor SPA was fitted to and to the test GT's, and the mean
+  shoulder width (hm px: the descriptor's denominator), before and after; the per-joint error [17] mm too."""
+  from ahup_jax.spa import data as spa_data
+  from ahup_jax.spa import descriptor
+  target = spa_data.target_descriptor_from(target_poses_path)
+  out = {}
+  for when, tag in (("before", ""), ("after", "_spa")):
+    with np.load(os.path.join(workdir, "eval", f"pred_hm{tag}.npz")) as hm:
+      pred, gt = hm["pred"], hm["gt"]
+    mean = descriptor.mean_descriptor(pred)
+    out[f"descriptor_l1_to_target_{when}"] = float(np.abs(mean - target).sum())
+    out[f"descriptor_l1_to_test_gt_{when}"] = float(np.abs(mean - descriptor.mean_descriptor(gt)).sum())
+    out[f"shoulder_hm_{when}"] = float(np.linalg.norm(pred[:, L_SHOULDER] - pred[:, R_SHOULDER], axis=-1).mean())
+    with np.load(os.path.join(workdir, "eval", f"pred_cam{tag}.npz")) as cam:
+      out[f"joint_error_mm_{when}"] = np.linalg.norm(cam["pred"] - cam["gt"], axis=-1).mean(0).tolist()
+  out["shoulder_hm_gt"] = float(np.linalg.norm(gt[:, L_SHOULDER] - gt[:, R_SHOULDER], axis=-1).mean())
+  out["descriptor_l1_test_gt_to_target"] = float(np.abs(descriptor.mean_descriptor(gt) - target).sum())
+  return out
+
+
+def _target_poses_path(config: ml_collections.ConfigDict, workdir: str) -> str:
+  from ahup_jax import jobs
+  return os.path.join(workdir, "poses", f"{jobs.SPA_TARGET_SOURCE[config.data.testset]}_hm.json")
+
+
 def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
-  """Trains, evaluates (test, validation, + SPA when the row asks) one (row, seed); results.json in its folder.
-  An existing results.json is returned as is (resumability)."""
+  """Trains, evaluates (test, source test, validation, + SPA when the row asks) one (row, seed); results.json in
+  its folder. An existing results.json is returned as is (resumability), with SPA's diagnostics added if missing."""
   workdir = run_dir(cfg, row, seed)
   path = os.path.join(workdir, "results.json")
   if os.path.exists(path):
     with open(path) as f:
-      return json.load(f)
+      result = json.load(f)
+    if "spa_test" in result and "spa_diagnostics" not in result:  # written before the diagnostics existed
+      result["spa_diagnostics"] = spa_diagnostics(workdir, _target_poses_path(row_config(cfg, row, seed), workdir))
+      with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    return result
   from ahup_jax import jobs, sharding
   from ahup_jax.evaluation import protocols
   from ahup_jax.train import loop
@@ -142,6 +177,7 @@ def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
                                              tag="_spa"))
     with np.load(os.path.join(workdir, "eval", "pred_cam_spa.npz")) as cam:
       result["spa_shoulder"] = shoulder_stats(cam["pred"], cam["gt"])
+    result["spa_diagnostics"] = spa_diagnostics(workdir, _target_poses_path(config, workdir))
   from ahup_jax import figures
   curves = figures.read_scalars(os.path.join(workdir, "tensorboard"))
   result["final_train"] = {tag.split("/", 1)[1]: float(v[-1]) for tag, (_, v) in curves.items()
@@ -337,6 +373,11 @@ def summarize_gaps(runs: dict[str, list[dict]]) -> dict:
     entry.update({k: dict(zip(("mean", "std"), _mean_std(v))) for k, v in values.items()})
     entry["paired"] = {k: dict(zip(("mean", "std"), _mean_std(
         [r["test"][k] - base[r["seed"]]["test"][k] for r in results if r["seed"] in base]))) for k in METRICS}
+    if all("spa_diagnostics" in r for r in results):  # SPA on this model: same-seed change and why
+      entry["spa"] = {f"delta_{k}": dict(zip(("mean", "std"), _mean_std(
+          [r["spa_test"][k] - r["test"][k] for r in results]))) for k in METRICS}
+      entry["spa"].update({k: dict(zip(("mean", "std"), _mean_std([r["spa_diagnostics"][k] for r in results])))
+                           for k in SPA_DIAGNOSTICS})
     rows[name] = entry
   for entry in rows.values():
     entry["gap_closed"] = {}
@@ -361,6 +402,20 @@ def gap_markdown_table(summary: dict) -> str:
                  f"{e['paired']['pa_mpjpe']['mean']:+.1f} ± {e['paired']['pa_mpjpe']['std']:.1f} | "
                  f"{_percent(gap.get('mpjpe', 0))} / {_percent(gap.get('pa_mpjpe', 0))} | "
                  f"{100 * e['lr_sign_agreement']['mean']:.0f} % | {ms(e, 'source_pa_mpjpe')} |")
+  spa_rows = {name: e["spa"] for name, e in summary["rows"].items() if "spa" in e}
+  if spa_rows:
+    lines += ["", "SPA applied to these source-only models (same seed, after − before; descriptor = mean skeletal "
+              "descriptor of the test predictions, L1 over its 16 entries; shoulder width in heatmap px):", "",
+              "| source trained with … closed | Δ MPJPE | Δ PA-MPJPE | descriptor L1 to SPA's target: before → after "
+              "| to the test GT: before → after | test GT to SPA's target | shoulder width before → after (GT) |",
+              "|---|---|---|---|---|---|---|"]
+    for name, e in spa_rows.items():
+      mean = {k: v["mean"] for k, v in e.items()}
+      lines.append(f"| {name} | {ms(e, 'delta_mpjpe')} | {ms(e, 'delta_pa_mpjpe')} | "
+                   f"{mean['descriptor_l1_to_target_before']:.2f} → {mean['descriptor_l1_to_target_after']:.2f} | "
+                   f"{mean['descriptor_l1_to_test_gt_before']:.2f} → {mean['descriptor_l1_to_test_gt_after']:.2f} | "
+                   f"{mean['descriptor_l1_test_gt_to_target']:.2f} | {mean['shoulder_hm_before']:.2f} → "
+                   f"{mean['shoulder_hm_after']:.2f} ({mean['shoulder_hm_gt']:.2f}) |")
   return "\n".join(lines) + "\n"
 
 

@@ -58,6 +58,8 @@ def test_gap_table_summary_pairs_seeds_and_splits_the_gap():
     out = [_result("s", s, 200.0 + offset + s, 180.0 + pa_offset) for s in range(2)]
     for r in out:
       r["source_test"] = {"mpjpe": 90.0, "pa_mpjpe": 70.0 + r["seed"]}
+      r["spa_test"] = dict(r["test"], pa_mpjpe=r["test"]["pa_mpjpe"] + 3.0 + r["seed"])
+      r["spa_diagnostics"] = {k: 1.0 + r["seed"] for k in ablation.SPA_DIAGNOSTICS}
     return out
   runs = {"none (source only)": runs_of(0.0, 0.0), "appearance": runs_of(-30.0, -5.0),
           "skeleton": runs_of(10.0, 2.0), "target-supervised": runs_of(-100.0, -20.0)}
@@ -71,6 +73,10 @@ def test_gap_table_summary_pairs_seeds_and_splits_the_gap():
   table = ablation.gap_markdown_table({"rows": rows})
   assert "| appearance | 2 | 170.5 ± 0.7 | 175.0 ± 0.0 | -30.0 ± 0.0 / -5.0 ± 0.0 | 30 % / 25 % |" in table
   assert "| target-supervised (trained on the target) | 2 |" in table
+  spa = rows["skeleton"]["spa"]
+  assert spa["delta_pa_mpjpe"]["mean"] == pytest.approx(3.5) and spa["delta_mpjpe"]["mean"] == pytest.approx(0.0)
+  assert spa["shoulder_hm_after"]["mean"] == pytest.approx(1.5)
+  assert "| skeleton | 0.0 ± 0.0 | 3.5 ± 0.7 | 1.50 → 1.50 |" in table
 
 
 def test_gap_configs_point_each_gap_at_its_own_generated_folder():
@@ -97,6 +103,31 @@ def test_embedded_data_generated_with_other_settings_is_refused(tmp_path):
   config.data.root = str(tmp_path)
   with pytest.raises(ValueError, match=r"synth_info.json says .*'gaps_closed': \[\].*asks for .*'skeleton'"):
     jobs.ensure_synth_data(config)
+
+
+def test_spa_diagnostics_on_written_predictions(tmp_path):
+  from ahup_jax.spa import data as spa_data
+  from ahup_jax.spa import descriptor
+  rng = np.random.default_rng(0)
+  gt = rng.normal(size=(5, 17, 3)) * 3
+  gt[:, ablation.L_SHOULDER], gt[:, ablation.R_SHOULDER] = [2.0, 0, 0], [-2.0, 0, 0]  # shoulders 4 px apart
+  before = gt + rng.normal(size=gt.shape) * 0.1
+  after = gt.copy()  # SPA made the predictions exact
+  (tmp_path / "eval").mkdir()
+  for tag, pred in (("", before), ("_spa", after)):
+    np.savez(tmp_path / "eval" / f"pred_hm{tag}.npz", pred=pred, gt=gt)
+    np.savez(tmp_path / "eval" / f"pred_cam{tag}.npz", pred=pred * 10, gt=gt * 10)
+  spa_data.save_poses_json(str(tmp_path / "target_hm.json"), gt[:3])
+  out = ablation.spa_diagnostics(str(tmp_path), str(tmp_path / "target_hm.json"))
+  target = descriptor.mean_descriptor(np.round(gt[:3], 4))
+  assert out["descriptor_l1_to_test_gt_after"] == pytest.approx(0.0, abs=1e-5)
+  assert out["descriptor_l1_to_target_after"] == pytest.approx(
+      float(np.abs(descriptor.mean_descriptor(gt) - target).sum()), rel=1e-5)
+  assert out["descriptor_l1_to_test_gt_before"] > 0
+  assert out["shoulder_hm_gt"] == pytest.approx(4.0) and out["shoulder_hm_after"] == pytest.approx(4.0)
+  assert out["joint_error_mm_after"] == pytest.approx([0.0] * 17)
+  expected = np.linalg.norm((before - gt) * 10, axis=-1).mean(0)
+  assert out["joint_error_mm_before"] == pytest.approx(expected.tolist(), rel=1e-6)
 
 
 def test_shoulder_stats():
