@@ -52,7 +52,9 @@ def gap_label(gaps) -> str:
 
 
 def run_dir(cfg: ml_collections.ConfigDict, row: str, seed: int) -> str:
-  return os.path.join(cfg.workdir, slug(row), f"seed_{seed}")
+  """WORKDIR[/closed_<gaps>]/<row slug>/seed_<n>: runs on data with closed gaps never mix with the others."""
+  gaps = f"closed_{gap_label(cfg.gaps_closed)}" if cfg.gaps_closed else ""
+  return os.path.join(cfg.workdir, gaps, slug(row), f"seed_{seed}")
 
 
 # ----------------------------------------------------------------------------------------------- configs
@@ -331,7 +333,6 @@ def gap_configs(cfg: ml_collections.ConfigDict) -> dict[str, ml_collections.Conf
   for gap in cfg.gap_table:
     c = cfg.copy_and_resolve_references()
     c.gaps_closed = tuple(domains.GAPS) if gap == "all" else (gap,)
-    c.workdir = os.path.join(cfg.workdir, f"closed_{gap}")
     out[gap] = c
   return out
 
