@@ -121,7 +121,9 @@ def skeleton_comparison(crops: np.ndarray, predictions: dict[str, np.ndarray], g
 def training_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: str,
                     panels=(("train/loss_coord", "coordinate loss"), ("train/d_acc_syn", "D accuracy, synthetic"),
                             ("train/d_acc_real", "D accuracy, real"))) -> str:
-  """curves {run name: {tag: (steps, values)}} → one panel per tag, one line per run that logged it."""
+  """curves {run name: {tag: (steps, values)}} → one panel per tag that some run logged (e.g. no D panels for a
+  run without D), one line per run that logged it."""
+  panels = [p for p in panels if any(p[0] in tags for tags in curves.values())] or list(panels[:1])
   fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
   for ax, (tag, label) in zip(axes[0], panels):
     for i, (name, tags) in enumerate(curves.items()):

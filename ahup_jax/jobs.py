@@ -201,7 +201,7 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
   gap = (f"\nSame model on held-out {config.data.trainset[0]} (source-domain) test images: "
          f"MPJPE {source_test['mpjpe']:.1f} mm, PA-MPJPE {source_test['pa_mpjpe']:.1f} mm\n")
   ablation = ("\nSource only, C, C1, SAA and target-supervised rows with 3 seeds each (the adaptation effect): "
-              "docs/results/ablation.md, made by `./run.sh ablation`.\n")
+              "docs/results/ablation.md, made by `./run.sh ablation`; each domain gap's share: docs/results/gaps.md.\n")
   text = (table + gap + ablation + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on "
           "the same CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
           f"workdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n")

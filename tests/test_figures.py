@@ -96,4 +96,6 @@ def test_training_curves(tmp_path, capture):
   path = figures.training_curves(curves, str(tmp_path / "curves.png"))
   _not_blank(_png(path))
   axes = capture[-1].axes
-  assert [len(ax.lines) for ax in axes] == [2, 1, 0]
+  assert [len(ax.lines) for ax in axes] == [2, 1]  # nobody logged d_acc_real: no empty panel
+  figures.training_curves({"r2": curves["r2"]}, str(tmp_path / "no_d.png"))
+  assert [len(ax.lines) for ax in capture[-1].axes] == [1]
