@@ -433,7 +433,8 @@ def write_gap_report(cfg: ml_collections.ConfigDict, summary: dict) -> str:
           f"{cfg.seeds} training seed(s) per entry, {steps} steps of batch {t.batch_size} at {t.input_size}² "
           "(ResNet-18 from scratch, the ablation's schedule). Each entry trains the `source only` row on data "
           "generated with one of the generator's domain gaps closed (`python -m data_pipelines.synth "
-          "--close-gaps GAP`: the ScanAva-format source takes the Human36M-format target's setting for it; the target and its test are unchanged), "
+          "--close-gaps GAP`: the ScanAva-format source takes the Human36M-format target's setting for it; the "
+          "target and its test are unchanged), "
           "and is tested on the target test (S9 + S11). 'share of the gap' = (source only − entry) / (source only − "
           "target-supervised) of the seed means; Δ columns pair each seed with source only's same seed. "
           "'source test' = the model on the source's own test split.", "", gap_markdown_table(summary)]
