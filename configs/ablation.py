@@ -10,9 +10,9 @@ training seed (init, batch order, augmentation), the generated data are the same
 `val_subject` is held out of every row's training split (and of SPA's target descriptor) as the validation split;
 the test subjects (S9, S11) are only evaluated, never used to choose anything.
 
-The default budget (`train` below) takes about an hour for all rows × 3 seeds on an idle 2-core x86 CPU (the committed
-run: 21 runs of 108–190 s on an Intel Xeon, docs/results/ablation.md); the issue allows ≤ 90 min. `--steps 60` is
-the earlier, 25-minute budget.
+The default budget (`train` below) takes about an hour for all rows × 3 seeds on a 2-core x86 CPU (the committed run:
+21 runs of 108–258 s on an Intel Xeon, 66 min in all, some runs sharing the cores; docs/results/ablation.md); the
+issue allows ≤ 90 min. `--steps 60` is the earlier, 25-minute budget.
 """
 from __future__ import annotations
 
