@@ -120,18 +120,21 @@ def spa_diagnostics(workdir: str, target_poses_path: str) -> dict:
   from ahup_jax.spa import data as spa_data
   from ahup_jax.spa import descriptor
   target = spa_data.target_descriptor_from(target_poses_path)
+  with np.load(os.path.join(workdir, "eval", "pred_hm.npz")) as hm:
+    gt = hm["gt"]
+  gt_descriptor = descriptor.mean_descriptor(gt)
   out = {}
   for when, tag in (("before", ""), ("after", "_spa")):
     with np.load(os.path.join(workdir, "eval", f"pred_hm{tag}.npz")) as hm:
-      pred, gt = hm["pred"], hm["gt"]
+      pred = hm["pred"]
     mean = descriptor.mean_descriptor(pred)
     out[f"descriptor_l1_to_target_{when}"] = float(np.abs(mean - target).sum())
-    out[f"descriptor_l1_to_test_gt_{when}"] = float(np.abs(mean - descriptor.mean_descriptor(gt)).sum())
+    out[f"descriptor_l1_to_test_gt_{when}"] = float(np.abs(mean - gt_descriptor).sum())
     out[f"shoulder_hm_{when}"] = float(np.linalg.norm(pred[:, L_SHOULDER] - pred[:, R_SHOULDER], axis=-1).mean())
     with np.load(os.path.join(workdir, "eval", f"pred_cam{tag}.npz")) as cam:
       out[f"joint_error_mm_{when}"] = np.linalg.norm(cam["pred"] - cam["gt"], axis=-1).mean(0).tolist()
   out["shoulder_hm_gt"] = float(np.linalg.norm(gt[:, L_SHOULDER] - gt[:, R_SHOULDER], axis=-1).mean())
-  out["descriptor_l1_test_gt_to_target"] = float(np.abs(descriptor.mean_descriptor(gt) - target).sum())
+  out["descriptor_l1_test_gt_to_target"] = float(np.abs(gt_descriptor - target).sum())
   return out
 
 
@@ -142,17 +145,12 @@ def _target_poses_path(config: ml_collections.ConfigDict, workdir: str) -> str:
 
 def run_one(cfg: ml_collections.ConfigDict, row: str, seed: int) -> dict:
   """Trains, evaluates (test, source test, validation, + SPA when the row asks) one (row, seed); results.json in
-  its folder. An existing results.json is returned as is (resumability), with SPA's diagnostics added if missing."""
+  its folder. An existing results.json is returned as is (resumability)."""
   workdir = run_dir(cfg, row, seed)
   path = os.path.join(workdir, "results.json")
   if os.path.exists(path):
     with open(path) as f:
-      result = json.load(f)
-    if "spa_test" in result and "spa_diagnostics" not in result:  # written before the diagnostics existed
-      result["spa_diagnostics"] = spa_diagnostics(workdir, _target_poses_path(row_config(cfg, row, seed), workdir))
-      with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    return result
+      return json.load(f)
   from ahup_jax import jobs, sharding
   from ahup_jax.evaluation import protocols
   from ahup_jax.train import loop
