@@ -19,7 +19,7 @@ PY=${PYTHON:-python3}
 
 ensure_env() {  # ensure_env REQ_FILE...: (re)install each requirements file whose content changed.
   [[ -x "$VENV/bin/python" ]] || { echo "[run.sh] creating $VENV" >&2; "$PY" -m venv "$VENV"; }
-  local f want stamp
+  local f want stamp installed=0
   for f in "$@"; do
     stamp="$VENV/.installed-$f.sha256"
     want=$(sha256sum "$f" | cut -d' ' -f1)
@@ -28,7 +28,13 @@ ensure_env() {  # ensure_env REQ_FILE...: (re)install each requirements file who
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install --quiet -r "$f"
     echo "$want" > "$stamp"
+    installed=1
   done
+  if (( installed )); then  # the oneDNN convolutions (ahup_jax/native); without a C++ compiler XLA's are used
+    echo "[run.sh] building ahup_jax/native (oneDNN convolutions, about 20 s)" >&2
+    "$VENV/bin/python" -m ahup_jax.native.onednn >/dev/null \
+      || echo "[run.sh] oneDNN convolutions not built (see above): XLA's are used, slower on CPU" >&2
+  fi
 }
 
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

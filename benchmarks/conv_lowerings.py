@@ -4,7 +4,8 @@
   python -m benchmarks.conv_lowerings --backbone=res18 --size=64 --batch=32
 
 Lowerings: `xla` (lax.conv_general_dilated and XLA's own transposes), `tapwise` (its kernel gradient as one matmul per
-tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows).
+tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows),
+`onednn` (`native.onednn.conv`: oneDNN's convolutions through XLA FFI; left out when the library is not built).
 Each shape is timed as a jitted f(x, w) = Σ conv(x, w)·c with its gradient w.r.t. x and w; the table shows ms
 and GFLOP/s per lowering and the lowering `layers.conv` picks. This is the op-level evidence for the choice rule.
 """
@@ -19,12 +20,14 @@ import numpy as np
 
 from ahup_jax.models import layers
 from ahup_jax.models.resnet import STAGES
+from ahup_jax.native import onednn
 from benchmarks import timing
 
 LOWERINGS = {
     "xla": lambda x, w, s, p: jax.lax.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC")),
     "tapwise": layers.conv_tapwise_kernel_grad,
     "im2col": layers.conv_im2col,
+    "onednn": onednn.conv,
     "chosen": layers.conv,
 }
 
@@ -98,7 +101,8 @@ def main() -> None:
   parser.add_argument("--size", type=int, default=64)
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--repeats", type=int, default=10)
-  parser.add_argument("--lowerings", default=",".join(LOWERINGS))
+  parser.add_argument("--lowerings", default=",".join(name for name in LOWERINGS
+                                                         if name != "onednn" or onednn.available()))
   args = parser.parse_args()
   run(args.backbone, args.size, args.batch, args.repeats, args.lowerings.split(","))
 

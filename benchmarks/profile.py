@@ -49,10 +49,12 @@ def hlo_ops(hlo_text: str) -> dict[str, dict]:
 
 
 def kind(name: str, op: dict) -> str:
-  """What the op computes: conv, matmul, layout copy (a fusion whose output is a transposed/copied layout),
-  reduction or elementwise."""
+  """What the op computes: conv (XLA's), conv (oneDNN), matmul, layout copy (a fusion whose output is a
+  transposed/copied layout), reduction or elementwise."""
   if "convolution" in op["kinds"]:
     return "conv"
+  if name.startswith(("ffi_call", "custom-call")):
+    return "conv (oneDNN)"  # the only FFI calls in our programs (ahup_jax/native)
   if "dot" in op["kinds"]:
     return "matmul"
   if name.startswith(("transpose", "copy")):

@@ -184,7 +184,8 @@ def _torch_side(r: dict) -> list[str]:
   lines += [f"`python -m benchmarks.torch_side`: the official step order in PyTorch {t['torch']} "
             "(`benchmarks/torch_reference.py`: G + T, soft-argmax, D update on detached features, G+T with L1 + "
             f"0.02·LSGAN-SA, Adam) against the trainer's compiled step, fp32, {t['threads']} threads each, on "
-            f"{m['cpu']} ({m['cores']} cores). Rounds alternate PyTorch and JAX; each cell lists the rounds' medians; "
+            f"{m['cpu']} ({m['cores']} cores), each side in its own worker process. Rounds alternate PyTorch and JAX; "
+            "each cell lists the rounds' medians; "
             "ratio = median ahup_jax ÷ median PyTorch (> 1: ours faster).", ""]
   return lines + _table(["row", "unit", "PyTorch", "ahup_jax", "ratio"],
                         [[row["config"], row["unit"], " / ".join(f"{x:.1f}" for x in row["torch_per_s"]),

@@ -1,4 +1,4 @@
-"""The same SAA step and SPA epoch in PyTorch, timed beside ours in one process window (issue: speed vs PyTorch).
+"""The same SAA step and SPA epoch in PyTorch, timed beside ours in one time window (issue: speed vs PyTorch).
 
   python -m benchmarks.torch_side                       # every row, 2 alternating rounds
   python -m benchmarks.torch_side --rows=res18-64 --rounds=3
@@ -7,8 +7,11 @@ PyTorch side (`benchmarks/torch_reference.py`, the official layout): G + T forwa
 detached features (SA, LSGAN), then G+T with L1 + λ_D·LSGAN-SA (pivot sdt) through the updated D, two Adams (b1 0.5);
 fp32, NCHW, `torch.set_num_threads(threads)`. Ours: the trainer's compiled step (`benchmarks.train_step.build`),
 on the same batch values. Both sides run on the same cores with the same thread count; the rounds alternate
-PyTorch and JAX so that the machine's drift hits both. The SPA row runs one epoch of f (100k random poses, batch
-256, Adam, clipping, dropout, the descriptor loss) on each side. Needs the optional `requirements-torch.txt` extra.
+PyTorch and JAX so that the machine's drift hits both. Each side runs in its own worker process, built and warmed up
+before the first round and idle while the other computes: in one process, PyTorch ran 1.5–2.5x slower after our
+oneDNN convolutions had run (both load an OpenMP runtime named libgomp.so.1; 2-core Intel Xeon), which would have
+flattered our ratio. The SPA row runs one epoch of f (100k random poses, batch 256, Adam, clipping, dropout, the
+descriptor loss) on each side. Needs the optional `requirements-torch.txt` extra.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 ROWS = {  # name: (backbone, input, batch)
@@ -35,17 +40,6 @@ def torch_available() -> str:
   except ImportError as error:
     return f"PyTorch not installed ({error}); pip install -r requirements-torch.txt"
   return ""
-
-
-def _median_time(fn, repeats: int, warmup: int) -> tuple[float, list[float]]:
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times), times
 
 
 def torch_saa_step(backbone: str, size: int, batch_np: dict, threads: int):
@@ -155,13 +149,58 @@ def jax_spa_epoch(num_poses: int, batch: int):
   return epoch
 
 
-def side_by_side(torch_fn, jax_fn, items: int, rounds: int, repeats: int, warmup: int) -> dict:
-  """Alternating rounds (PyTorch then JAX), median seconds per call of each side → items/s and their ratio."""
-  torch_s, jax_s = [], []
-  for r in range(rounds):
-    torch_s.append(_median_time(torch_fn, repeats, warmup if r == 0 else 1)[0])
-    jax_s.append(_median_time(jax_fn, repeats, warmup if r == 0 else 1)[0])
-  torch_rate, jax_rate = [items / s for s in torch_s], [items / s for s in jax_s]
+def _build(side: str, row: str, threads: int, spa_poses: int, spa_batch: int):
+  """The callable one worker times: `side` ("torch" or "jax") of `row`."""
+  if row == SPA_ROW:
+    return torch_spa_epoch(spa_poses, spa_batch, threads) if side == "torch" else jax_spa_epoch(spa_poses, spa_batch)
+  backbone, size, batch = ROWS[row]
+  if side == "jax":
+    return jax_saa_step(backbone, size, batch)[0]
+  from benchmarks import train_step
+  return torch_saa_step(backbone, size, train_step.fake_batch(train_step.bench_config(backbone, size, batch)),
+                        threads)
+
+
+def worker(side: str, row: str, threads: int, spa_poses: int, spa_batch: int, warmup: int) -> None:
+  """Build and warm up one side, print "ready", then for each line "N" on stdin time N calls and print their
+  seconds as a JSON list."""
+  fn = _build(side, row, threads, spa_poses, spa_batch)
+  for _ in range(warmup):
+    fn()
+  print("ready", flush=True)
+  for line in sys.stdin:
+    times = []
+    for _ in range(int(line)):
+      start = time.perf_counter()
+      fn()
+      times.append(time.perf_counter() - start)
+    print(json.dumps(times), flush=True)
+
+
+def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, threads: int, spa_poses: int,
+                 spa_batch: int) -> dict:
+  """Both sides of `row` in worker processes, in alternating rounds (PyTorch then JAX): median seconds per call of
+  each round → items/s and the ratio of the sides' medians."""
+  command = [sys.executable, "-m", "benchmarks.torch_side", f"--rows={row}", f"--threads={threads}",
+             f"--spa_poses={spa_poses}", f"--spa_batch={spa_batch}", f"--warmup={warmup}"]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  workers = {side: subprocess.Popen([*command, f"--worker={side}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True, cwd=root) for side in ("torch", "jax")}
+  try:
+    for side, proc in workers.items():
+      if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"torch_side: the {side} worker of {row} failed to start (exit {proc.wait()})")
+    medians = {"torch": [], "jax": []}
+    for _ in range(rounds):
+      for side, proc in workers.items():
+        proc.stdin.write(f"{repeats}\n")
+        proc.stdin.flush()
+        medians[side].append(statistics.median(json.loads(proc.stdout.readline())))
+  finally:
+    for proc in workers.values():
+      proc.stdin.close()
+      proc.wait()
+  torch_rate, jax_rate = ([items / s for s in medians[side]] for side in ("torch", "jax"))
   return {"torch_per_s": torch_rate, "jax_per_s": jax_rate,
           "ratio": statistics.median(jax_rate) / statistics.median(torch_rate)}
 
@@ -177,17 +216,13 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
   out = {"threads": threads, "torch": torch.__version__, "rows": []}
   for name in rows:
     if name == SPA_ROW:
-      result = side_by_side(torch_spa_epoch(spa_poses, spa_batch, threads), jax_spa_epoch(spa_poses, spa_batch),
-                            spa_poses, rounds, repeats=1, warmup=1)
-      out["rows"].append({"row": name, "config": f"SPA epoch, {spa_poses} poses, batch {spa_batch}",
-                          "unit": "poses/s", **result})
-      print(json.dumps(out["rows"][-1]), flush=True)
-      continue
-    backbone, size, batch = ROWS[name]
-    jax_fn, batch_np = jax_saa_step(backbone, size, batch)
-    torch_fn = torch_saa_step(backbone, size, batch_np, threads)
-    result = side_by_side(torch_fn, jax_fn, batch, rounds, repeats, warmup)
-    out["rows"].append({"row": name, "config": f"{backbone} {size}² batch {batch}", "unit": "images/s", **result})
+      result = side_by_side(name, spa_poses, rounds, 1, 1, threads, spa_poses, spa_batch)
+      config, unit = f"SPA epoch, {spa_poses} poses, batch {spa_batch}", "poses/s"
+    else:
+      backbone, size, batch = ROWS[name]
+      result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch)
+      config, unit = f"{backbone} {size}² batch {batch}", "images/s"
+    out["rows"].append({"row": name, "config": config, "unit": unit, **result})
     print(json.dumps(out["rows"][-1]), flush=True)
   return out
 
@@ -197,11 +232,17 @@ def main() -> None:
   parser.add_argument("--rows", default=",".join((*ROWS, SPA_ROW)), help=f"comma-separated of {(*ROWS, SPA_ROW)}")
   parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds")
   parser.add_argument("--repeats", type=int, default=5, help="timed calls per round and side")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each side before the first round")
   parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores, as XLA)")
   parser.add_argument("--spa_poses", type=int, default=100_000)
+  parser.add_argument("--spa_batch", type=int, default=256)
+  parser.add_argument("--worker", choices=("torch", "jax"), help=argparse.SUPPRESS)
   args = parser.parse_args()
-  print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, threads=args.threads,
-                       spa_poses=args.spa_poses), indent=1))
+  if args.worker:
+    worker(args.worker, args.rows, args.threads, args.spa_poses, args.spa_batch, args.warmup)
+    return
+  print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, args.warmup, args.threads, args.spa_poses,
+                       args.spa_batch), indent=1))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ahup_jax import losses, sharding
+from ahup_jax import losses, model_report, sharding
 from ahup_jax.models.resnet import STAGES
 from ahup_jax.train import saa_step
 from ahup_jax.train import state as state_lib
@@ -80,8 +80,9 @@ def measure(config: ml_collections.ConfigDict, repeats: int = timing.REPEATS, wa
 
   The epoch is shortened to (warmup + repeats) // 2 steps, so that the z-supervision switch (epoch_regZ = 1)
   falls inside the calls; every call reuses one batch. Returns step_s (median), min_s, max_s, images_per_s,
-  gflop_per_step (XLA's per-device program × devices), achieved_gflops, compile_s, memory (per-device bytes),
-  step_compiles (over the compile and all calls) and z_switch_seen (the switch happened inside the calls).
+  gflop_per_step (XLA's count of the global program, as XLA's own convolutions), achieved_gflops, compile_s, memory
+  (per-device bytes), step_compiles (over the compile and all calls) and z_switch_seen (the switch happened inside
+  the calls).
   """
   config = config.copy_and_resolve_references()
   config.train.iters_per_epoch = max(1, (warmup + repeats) // 2)
@@ -89,7 +90,7 @@ def measure(config: ml_collections.ConfigDict, repeats: int = timing.REPEATS, wa
   with timing.count_compiles() as compiles:
     compiled, compile_s = timing.compile_aot(jitted, state, batch)
     t, (state, metrics) = timing.timed(jitted, state, batch, repeats=repeats, warmup=warmup, carry=True)
-  flops = timing.xla_flops(compiled) * jax.device_count()
+  flops = model_report.xla_flops(jitted, state, batch)  # the global (unpartitioned) program
   regz_step = state_lib.iters_per_epoch(config.train) * config.train.epoch_regZ
   return {**describe(config), "devices": jax.device_count(), "step_s": t.median_s, "min_s": t.min_s,
           "max_s": t.max_s, "repeats": t.repeats, "images_per_s": config.train.batch_size / t.median_s,

@@ -99,18 +99,55 @@ def test_conv_lowering_equals_float64(shape):
 @pytest.mark.parametrize("positions,channels,expected", [
     (2 * 2, 512, "im2col"), (4 * 4, 256, "im2col"), (64 * 64, 3, "im2col"), (8 * 8, 128, "xla"),
     (32 * 32, 64, "tapwise")])
-def test_lowering_rule(positions, channels, expected):
+def test_lowering_rule_without_onednn(positions, channels, expected, monkeypatch):
+  monkeypatch.setattr(layers.onednn, "enabled", lambda: False)
   assert layers.lowering(positions, channels) == expected
 
 
-@pytest.mark.parametrize("hw,channels,lowered", [(2, 16, "im2col"), (12, 8, "xla"), (40, 8, "tapwise")])
-def test_lowering_shows_in_the_program(hw, channels, lowered):
+needs_onednn = pytest.mark.skipif(not layers.onednn.available(), reason=(
+    "the oneDNN convolutions are not built (ahup_jax/native: no C++ compiler or onednn wheels; "
+    "`python -m ahup_jax.native.onednn` says why)"))
+
+
+@needs_onednn
+@pytest.mark.parametrize("positions,channels,dtype,expected", [
+    (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (6 * 6, 256, jnp.float32, "xla"),
+    (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise")])
+def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
+  """oneDNN takes float32 planes from 12x12 up; float64 (the gradient checks) and small planes keep the rest."""
+  assert layers.lowering(positions, channels, dtype) == expected
+
+
+def test_several_devices_keep_xla_convolutions(monkeypatch):
+  """An FFI call cannot be partitioned: under a multi-device mesh the lowering rule does not pick oneDNN."""
+  monkeypatch.setattr(jax, "device_count", lambda: 2)
+  assert not layers.onednn.enabled()
+  assert layers.lowering(32 * 32, 64) == "tapwise"
+
+
+@pytest.mark.parametrize("hw,channels", [(2, 16), (8, 8), (40, 8)])
+def test_lowering_shows_in_the_program(hw, channels):
   """On CPU, of the two gradient convolutions (input, kernel; the unused forward is dropped): im2col keeps none,
-  the per-tap kernel gradient one, XLA's both."""
+  the per-tap kernel gradient one, XLA's both; oneDNN none, but its two backward FFI calls."""
   x, w = jnp.ones((2, hw, hw, channels)), jnp.ones((3, 3, channels, 4))
+  lowered = layers.lowering(hw * hw, channels)
   text = jax.jit(jax.grad(lambda x, w: layers.conv(x, w, (1, 1), ((1, 1), (1, 1))).sum(), argnums=(0, 1))).lower(
       x, w).as_text()
-  assert text.count("stablehlo.convolution") == {"im2col": 0, "tapwise": 1, "xla": 2}[lowered]
+  assert text.count("stablehlo.convolution") == {"im2col": 0, "tapwise": 1, "xla": 2, "onednn": 0}[lowered]
+  assert text.count("AhupConvBwd") == (2 if lowered == "onednn" else 0)
+
+
+@needs_onednn
+def test_onednn_gradients_are_bitwise_repeatable():
+  """oneDNN's kernel gradient reduces over the batch and positions across threads: the same call twice gives the
+  same bits (what the project's determinism claim rests on), and a conv's forward equals its own re-run."""
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(6, 24, 24, 32)).astype(np.float32)
+  w = (rng.normal(size=(3, 3, 32, 48)) / 17).astype(np.float32)
+  step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(layers.onednn.conv(x, w, (1, 1), ((1, 1), (1, 1))))),
+                                    argnums=(0, 1)))
+  first, second = step(x, w), step(x, w)
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), first, second)
 
 
 def test_other_platforms_keep_xla_convolutions():
@@ -120,3 +157,35 @@ def test_other_platforms_keep_xla_convolutions():
     text = jax.jit(lambda x, w: layers.conv(x, w, (1, 1), ((1, 1), (1, 1)))).trace(x, w).lower(
         lowering_platforms=(platform,)).as_text()
     assert text.count("stablehlo.convolution") == convolutions, platform
+
+
+@needs_onednn
+@pytest.mark.parametrize("hw,channels", [(6, 32), (9, 16)])
+def test_onednn_transposed_conv_equals_float64(hw, channels):
+  """`Deconv4x4` on oneDNN's transposed convolution (input planes ≥ 6x6) = `nn.ConvTranspose` in float64: output
+  and both gradients within the fp32 accumulation bound (reduction lengths: 4 taps·C_in per output, 16 taps·C_out
+  per input gradient, B·h·w per kernel entry; flip or layout errors are O(1))."""
+  from flax import linen as nn
+  from ahup_jax.models import head
+  assert hw * hw >= head.ONEDNN_MIN_POSITIONS
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=(2, hw, hw + 1, channels)).astype(np.float32)
+  kernel = (rng.normal(size=(4, 4, channels, 8)) / np.sqrt(4 * channels)).astype(np.float32)
+  y_shape = (2, 2 * hw, 2 * hw + 2, 8)
+  g = rng.normal(size=y_shape).astype(np.float32)
+
+  def results(module, x, kernel, g):
+    y, pullback = jax.vjp(lambda x, k: module.apply({"params": {"kernel": k}}, x), x, kernel)
+    return (y, *pullback(g))
+
+  got = jax.jit(functools.partial(results, head.Deconv4x4(8)))(x, kernel, g)
+  with jax.enable_x64(True):
+    reference = jax.jit(functools.partial(results, nn.ConvTranspose(8, (4, 4), (2, 2), ((2, 2), (2, 2)),
+                                                                   use_bias=False, param_dtype=jnp.float64)))
+    args = [jnp.asarray(a, jnp.float64) for a in (x, kernel, g)]
+    exact = [np.asarray(a) for a in reference(*args)]
+    magnitude = [np.asarray(a) for a in reference(*[jnp.abs(a) for a in args])]
+  for what, a, b, m, n in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude,
+                              (4 * channels, 16 * 8, 2 * hw * (hw + 1))):
+    error = np.abs(np.asarray(a, np.float64) - b)
+    assert np.all(error <= np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny), (what, float(error.max()))

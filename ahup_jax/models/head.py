@@ -9,12 +9,16 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from ahup_jax.models import initializers, layers
+from ahup_jax.native import onednn
 
 
 # Output phase a ∈ {0, 1} (along each axis) of a stride-2, 4x4, padding-1 transposed conv is a 2-tap conv of the
 # input with kernel taps a and a + 2 (the static slice kernel[a::2]) at input offsets _PHASE_PADS[a] = (−1, 0)
 # or (0, +1).
 _PHASE_PADS = ((1, 0), (0, 1))
+# Input planes from which `Deconv4x4` runs as oneDNN's transposed convolution on CPU (float32, when built): 1.0–1.3x
+# the phases' forward + backward from 6x6 up, 0.6x at 3x3 (2-core Intel Xeon).
+ONEDNN_MIN_POSITIONS = 6 * 6
 
 
 class Deconv4x4(nn.Module):
@@ -23,7 +27,7 @@ class Deconv4x4(nn.Module):
   Same parameter as `nn.ConvTranspose(features, (4, 4), strides=2, padding=((2, 2), (2, 2)))` (kernel
   [4, 4, C, features], a plain conv over the zero-dilated input), computed as four 2x2 convs — one per output
   phase (`layers.conv`) — interleaved: the same multiply-adds without the zero-dilated input, whose gradients are
-  slow on CPU.
+  slow on CPU. On CPU in float32 with `onednn.enabled()`: oneDNN's transposed convolution instead.
   """
   features: int
   dtype: Any = jnp.float32
@@ -33,6 +37,15 @@ class Deconv4x4(nn.Module):
   def __call__(self, x):
     kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
     x = x.astype(self.dtype)
+    if (x.shape[1] * x.shape[2] >= ONEDNN_MIN_POSITIONS and jnp.dtype(self.dtype) == jnp.float32
+        and onednn.enabled()):
+      # oneDNN's transposed conv takes PyTorch's weight layout: the same taps, spatially flipped.
+      return jax.lax.platform_dependent(
+          x, kernel, cpu=lambda x, k: onednn.conv_transpose(x, k[::-1, ::-1], (2, 2), ((1, 1), (1, 1))),
+          default=self._by_phases)
+    return self._by_phases(x, kernel)
+
+  def _by_phases(self, x, kernel):
     rows = []
     for a in (0, 1):
       cols = []

@@ -5,9 +5,10 @@
   `conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
   ResNet-50's 1x1 layers on a 2-core CPU); the written-out kernel gradient also lets the matmul transpose the
   thinner of its two operands.
-- larger kernels (`conv`, per `lowering`): on CPU, small output planes and the RGB stem as one im2col matmul
-  (XLA:CPU's convolutions there run at a few GFLOP/s), large planes with their kernel gradient as one matmul per
-  kernel tap (XLA:CPU's kernel-gradient convolutions are slowest there); other platforms keep XLA's convolutions.
+- larger kernels (`conv`, per `lowering`): on CPU, planes from 12x12 up as oneDNN's convolutions (`native.onednn`,
+  when it is built), small output planes and the RGB stem as one im2col matmul (XLA:CPU's convolutions there run
+  at a few GFLOP/s), the rest as XLA's, large ones with their kernel gradient as one matmul per kernel tap
+  (without oneDNN); other platforms keep XLA's convolutions.
   `python -m benchmarks.conv_lowerings` times every shape under each lowering, `python -m benchmarks.profile` shows
   where a step's time goes.
 
@@ -23,6 +24,8 @@ import functools
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
+
+from ahup_jax.native import onednn
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _OVER_CHANNELS = (((3,), (0,)), ((), ()))  # dot_general: [B, H, W, C] x [C, F]
@@ -128,24 +131,32 @@ def conv_im2col(lhs, rhs, strides, pads):
 # 1–5 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
 IM2COL_MAX_POSITIONS = 4 * 4
 IM2COL_MAX_IN_CHANNELS = 4
+# On CPU, float32 convolutions with output planes of at least this many positions run as oneDNN's (the stem
+# included) when `onednn.enabled()`: forward + both gradients 2.2x XLA:CPU's at 24² (ResNet-18 96²'s layer1), 2.6x at
+# 32², 1.5x for the stem, 1.0–1.5x at 12², 0.35x at 3² (`benchmarks/conv_lowerings.py`, 2-core Intel Xeon).
+ONEDNN_MIN_POSITIONS = 12 * 12
 
 
-def lowering(out_positions: int, in_channels: int) -> str:
-  """Which lowering `conv` uses on CPU for an output plane of `out_positions` and `in_channels` input channels:
-  "im2col", "tapwise" or "xla" (other platforms always use XLA's own convolution)."""
+def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
+  """Which lowering `conv` uses on CPU for an output plane of `out_positions`, `in_channels` input channels and
+  `dtype`: "onednn", "im2col", "tapwise" or "xla" (other platforms always use XLA's own convolution)."""
+  if out_positions >= ONEDNN_MIN_POSITIONS and jnp.dtype(dtype) == jnp.float32 and onednn.enabled():
+    return "onednn"
   if out_positions <= IM2COL_MAX_POSITIONS or in_channels <= IM2COL_MAX_IN_CHANNELS:
     return "im2col"
   return "tapwise" if out_positions >= TAPWISE_MIN_POSITIONS else "xla"
 
 
 def conv(lhs, rhs, strides, pads):
-  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)), lowered per `lowering`: `conv_im2col` (CPU
-  only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or `lax.conv_general_dilated`."""
+  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)), lowered per `lowering`: `onednn.conv` or
+  `conv_im2col` (CPU only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or
+  `lax.conv_general_dilated`."""
   strides, pads = tuple(strides), tuple(pads)
   out_hw = [(size + sum(pad) - k) // s + 1 for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides)]
-  choice = lowering(out_hw[0] * out_hw[1], lhs.shape[-1])
-  if choice == "im2col":
-    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: conv_im2col(x, w, strides, pads),
+  choice = lowering(out_hw[0] * out_hw[1], lhs.shape[-1], jnp.result_type(lhs, rhs))
+  if choice in ("onednn", "im2col"):
+    on_cpu = onednn.conv if choice == "onednn" else conv_im2col
+    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: on_cpu(x, w, strides, pads),
                                       default=lambda x, w: _conv(x, w, strides, pads))
   if choice == "tapwise":
     return conv_tapwise_kernel_grad(lhs, rhs, strides, pads)

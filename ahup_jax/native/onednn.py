@@ -1,0 +1,160 @@
+"""oneDNN's convolutions inside jitted programs on CPU: forward, input gradient and kernel gradient as XLA FFI calls.
+
+XLA:CPU's own convolutions (and their gradients) run ResNet's large planes at a third to a half of what oneDNN —
+the library PyTorch's CPU convolutions use — reaches on the same cores (`python -m benchmarks.conv_lowerings`).
+`onednn_conv.cc` wraps oneDNN's direct convolution for NHWC activations and HWIO kernels in float32; this module
+builds it once per environment against the pinned `onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh`
+does it at set-up; `python -m ahup_jax.native.onednn` by hand), loads it and registers the FFI targets.
+
+When the library cannot be built or loaded (no C++ compiler, no oneDNN wheel) or `AHUP_ONEDNN=0` is set,
+`available()` is False and `layers.conv` keeps XLA's convolutions: same results up to float32 rounding, slower.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import os
+import pathlib
+import subprocess
+import sysconfig
+import tempfile
+import warnings
+
+import jax
+import numpy as np
+
+SOURCE = pathlib.Path(__file__).with_name("onednn_conv.cc")
+_TARGETS = tuple(f"Ahup{op}{part}" for op in ("Conv", "Deconv") for part in ("Fwd", "BwdData", "BwdWeights"))
+
+
+def _prefix() -> pathlib.Path:
+  """Where pip put the oneDNN wheels' data files (lib/libdnnl.so, include/oneapi/dnnl/)."""
+  return pathlib.Path(sysconfig.get_path("data"))
+
+
+def library_path() -> pathlib.Path:
+  """The built library for this source, jaxlib and compiler flags: rebuilt whenever any of them changes."""
+  key = hashlib.sha256(SOURCE.read_bytes() + jax.lib.__version__.encode() + " ".join(_flags()).encode())
+  return _prefix() / "lib" / "ahup_jax" / f"libahup_onednn-{key.hexdigest()[:16]}.so"
+
+
+def _flags() -> list[str]:
+  lib = _prefix() / "lib"
+  return ["-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", f"-I{_prefix() / 'include'}",
+          f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}"]
+
+
+def build() -> pathlib.Path:
+  """Compiles `onednn_conv.cc` into `library_path()` unless it is there already (about 15 s). Atomic: concurrent
+  builds (test workers) each write a temporary file and rename it into place. RuntimeError naming what is missing."""
+  target = library_path()
+  if target.exists():
+    return target
+  header = _prefix() / "include" / "oneapi" / "dnnl" / "dnnl.hpp"
+  if not header.exists():
+    raise RuntimeError(f"oneDNN headers not found at {header}: install requirements.txt (onednn-devel-cpu-gomp)")
+  compiler = os.environ.get("CXX", "c++")
+  target.parent.mkdir(parents=True, exist_ok=True)
+  with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
+    pass
+  command = [compiler, str(SOURCE), "-o", tmp.name, *_flags()]
+  try:
+    result = subprocess.run(command, capture_output=True, text=True)
+  except FileNotFoundError as e:
+    os.unlink(tmp.name)
+    raise RuntimeError(f"no C++ compiler ({compiler!r}; set CXX) to build {SOURCE.name}") from e
+  if result.returncode != 0:
+    os.unlink(tmp.name)
+    raise RuntimeError(f"building {SOURCE.name} failed ({' '.join(command)}):\n{result.stderr[-2000:]}")
+  os.replace(tmp.name, target)
+  return target
+
+
+@functools.cache
+def available() -> bool:
+  """Whether the oneDNN convolutions are loaded and registered (building them on first use if needed)."""
+  if os.environ.get("AHUP_ONEDNN", "1") == "0":
+    return False
+  try:
+    library = ctypes.CDLL(str(build()))
+  except (RuntimeError, OSError) as e:
+    warnings.warn(f"oneDNN convolutions unavailable, using XLA's (slower on CPU): {e}", stacklevel=2)
+    return False
+  for name in _TARGETS:
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, name)), platform="cpu")
+  return True
+
+
+_disabled = 0
+
+
+def enabled() -> bool:
+  """Whether the models call oneDNN now: `available()`, a single device and not inside `disabled()`. XLA cannot
+  partition an opaque FFI call, so under a multi-device mesh it would gather the whole batch onto every device
+  (correct, but N times the work); simulated multi-device CPU runs keep XLA's convolutions."""
+  return not _disabled and jax.device_count() == 1 and available()
+
+
+@contextlib.contextmanager
+def disabled():
+  """Programs traced inside use XLA's own convolutions (e.g. to count FLOPs: XLA's cost analysis does not see the
+  work of FFI calls). Affects tracing only: trace a fresh function, not one whose trace jax has cached."""
+  global _disabled
+  _disabled += 1
+  try:
+    yield
+  finally:
+    _disabled -= 1
+
+
+def _attributes(strides, pads) -> dict:
+  (sh, sw), ((pt, pb), (pl, pr)) = strides, pads
+  return {name: np.int64(value) for name, value in zip(("sh", "sw", "pt", "pb", "pl", "pr"), (sh, sw, pt, pb, pl, pr))}
+
+
+def _call(target: str, shape, *operands, strides, pads):
+  return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(shape, operands[0].dtype))(
+      *operands, **_attributes(strides, pads))
+
+
+def _op(name: str, out_hw, doc: str):
+  """A differentiable oneDNN op `f(x, w, strides, pads)` of family `name` ("Conv" or "Deconv") whose output plane
+  is `out_hw(x_hw, kernel_hw, strides, pads)`; its gradients are the family's backward-data and backward-weights."""
+
+  @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+  def op(x, w, strides, pads):
+    ho, wo = out_hw(x.shape[1:3], w.shape[:2], strides, pads)
+    return _call(f"Ahup{name}Fwd", (x.shape[0], ho, wo, w.shape[3]), x, w, strides=strides, pads=pads)
+
+  def fwd(x, w, strides, pads):
+    return op(x, w, strides, pads), (x, w)
+
+  def bwd(strides, pads, residuals, grad):
+    x, w = residuals
+    return (_call(f"Ahup{name}BwdData", x.shape, grad, w, strides=strides, pads=pads),
+            _call(f"Ahup{name}BwdWeights", w.shape, x, grad, strides=strides, pads=pads))
+
+  op.defvjp(fwd, bwd)
+  op.__doc__ = doc
+  return op
+
+
+conv = _op("Conv", lambda hw, k, s, p: [(n + sum(pad) - kk) // ss + 1 for n, kk, ss, pad in zip(hw, k, s, p)], """
+    x [B, H, W, C_in] (float32) * w [kh, kw, C_in, C_out] → [B, ho, wo, C_out], strides (sh, sw), pads
+    ((top, bottom), (left, right)): `lax.conv_general_dilated` with NHWC/HWIO/NHWC, computed by oneDNN (CPU only;
+    check `available()` first).""")
+
+conv_transpose = _op("Deconv", lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)],
+                     """
+    PyTorch's ConvTranspose2d (no bias, dilation or groups) by oneDNN: x [B, h, w, C_in] (float32), w [kh, kw, C_in,
+    C_out] (= PyTorch's weight [C_in, C_out, kh, kw] transposed (2, 3, 0, 1)), pads PyTorch's `padding` per side
+    ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only.""")
+
+
+if __name__ == "__main__":
+  try:
+    print(build())
+  except RuntimeError as e:
+    raise SystemExit(str(e)) from None
