@@ -2,12 +2,14 @@
 
 XLA:CPU's own convolutions (and their gradients) run ResNet's large planes at a third to a half of what oneDNN —
 the library PyTorch's CPU convolutions use — reaches on the same cores (`python -m benchmarks.conv_lowerings`).
-`onednn_conv.cc` wraps oneDNN's direct convolution for NHWC activations and HWIO kernels in float32; this module
-builds it once per environment against the pinned `onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh`
-does it at set-up; `python -m ahup_jax.native.onednn` by hand), loads it and registers the FFI targets.
+`onednn_conv.cc` wraps oneDNN's direct convolution and transposed convolution for NHWC activations and HWIO kernels
+in float32; this module builds it once per environment against the pinned `onednn-cpu-gomp` wheels and jaxlib's
+FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn` by hand), loads it, registers the FFI
+targets and wraps them as differentiable `conv` / `conv_transpose`.
 
 When the library cannot be built or loaded (no C++ compiler, no oneDNN wheel) or `AHUP_ONEDNN=0` is set,
-`available()` is False and `layers.conv` keeps XLA's convolutions: same results up to float32 rounding, slower.
+`available()` is False and the models keep XLA's convolutions (`enabled()` decides, also per device count): same
+results up to float32 rounding, slower.
 """
 from __future__ import annotations
 
