@@ -224,10 +224,19 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "results.json") == stamp
   assert "hand-written verdict" in (out / "ablation.md").read_text()
 
-  # the gap table reuses source only's run, generates the skeleton-closed data next to the tiny root
-  gaps = subprocess.run(args + ["--gap_table"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+@pytest.mark.slow
+def test_quick_gap_table_end_to_end(tiny_root, tmp_path):
+  """`--gap_table --quick`: source only, source only on the skeleton-closed data (generated next to the tiny root)
+  and target-supervised → gaps.{md,json}. Slow: three tiny trainings and a data generation (~3 min on 2 cores);
+  the summary's arithmetic is checked by the default tests."""
+  workdir, out = tmp_path / "runs", tmp_path / "results"
+  args = [sys.executable, "-m", "ahup_jax.ablation", "--quick", "--gap_table", "--nofigures",
+          f"--data_root={tiny_root}", f"--workdir={workdir}", f"--out_dir={out}"]
+  env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+  gaps = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
   assert gaps.returncode == 0, gaps.stderr[-4000:]
-  assert "[gaps 1/3] source only, seed 0: done before, skipped" in gaps.stdout
+  assert "[gaps 1/3] source only, seed 0: training" in gaps.stdout
   assert "[gaps 2/3] source only (source with the skeleton gap closed), seed 0: training" in gaps.stdout
   info = json.loads((pathlib.Path(f"{tiny_root}_closed_skeleton") / "synth_info.json").read_text())
   assert info["gaps_closed"] == ["skeleton"] and info["preset"] == "tiny"
