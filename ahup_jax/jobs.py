@@ -23,6 +23,7 @@ from absl import logging
 
 from ahup_jax import checkpoint, distributed, machine, sharding
 from ahup_jax.evaluation import protocols, tables
+from ahup_jax.native import onednn
 from ahup_jax.spa import apply as spa_apply
 from ahup_jax.spa import data as spa_data
 from ahup_jax.spa import descriptor as spa_descriptor
@@ -202,8 +203,9 @@ def run_all(config: ml_collections.ConfigDict, workdir: str) -> str:
          f"MPJPE {source_test['mpjpe']:.1f} mm, PA-MPJPE {source_test['pa_mpjpe']:.1f} mm\n")
   ablation = ("\nSource only, C, C1, SAA and target-supervised rows with 3 seeds each (the adaptation effect): "
               "docs/results/ablation.md, made by `./run.sh ablation`; each domain gap's share: docs/results/gaps.md.\n")
-  text = (table + gap + ablation + f"\nMachine: {machine.one_line()} (float32 results are bitwise reproducible on "
-          "the same CPU family, jaxlib and core count; docs/NUMERICS.md)\n"
+  convolutions = "oneDNN's" if onednn.enabled() else "XLA's"
+  text = (table + gap + ablation + f"\nMachine: {machine.one_line()}, {convolutions} convolutions (float32 results are "
+          "bitwise reproducible on the same CPU family, jaxlib, core count and convolution library; docs/NUMERICS.md)\n"
           f"workdir: {os.path.abspath(workdir)}  (total {time.time() - start:.0f} s)\n")
   if distributed.is_primary():
     with open(os.path.join(workdir, "results.md"), "w") as f:

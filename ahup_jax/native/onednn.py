@@ -148,8 +148,8 @@ conv = _op("Conv", lambda hw, k, s, p: [(n + sum(pad) - kk) // ss + 1 for n, kk,
     ((top, bottom), (left, right)): `lax.conv_general_dilated` with NHWC/HWIO/NHWC, computed by oneDNN (CPU only;
     check `available()` first).""")
 
-conv_transpose = _op("Deconv", lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)],
-                     """
+conv_transpose = _op("Deconv",
+                     lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)], """
     PyTorch's ConvTranspose2d (no bias, dilation or groups) by oneDNN: x [B, h, w, C_in] (float32), w [kh, kw, C_in,
     C_out] (= PyTorch's weight [C_in, C_out, kh, kw] transposed (2, 3, 0, 1)), pads PyTorch's `padding` per side
     ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only.""")
