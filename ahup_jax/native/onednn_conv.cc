@@ -1,7 +1,6 @@
 // oneDNN convolutions and transposed convolutions as XLA FFI handlers (ahup_jax/native/onednn.py): NHWC
 // activations, HWIO kernels, float32, no dilation or groups.
 #include <cstdint>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -19,10 +18,6 @@ namespace {
 std::mutex& CallLock() {
   static std::mutex lock;
   return lock;
-}
-bool UseLock() {
-  static bool use = getenv("AHUP_ONEDNN_NOLOCK") == nullptr;
-  return use;
 }
 
 dnnl::engine& Engine() {
@@ -48,8 +43,7 @@ memory::desc Any(const memory::dims& d) { return memory::desc(d, memory::data_ty
 // Runs `body` under the call lock, turning oneDNN's exceptions into FFI errors (XLA reports them to Python).
 template <typename Body>
 ffi::Error Guarded(Body body) {
-  std::unique_lock<std::mutex> hold(CallLock(), std::defer_lock);
-  if (UseLock()) hold.lock();
+  std::lock_guard<std::mutex> hold(CallLock());
   try {
     body();
   } catch (const dnnl::error& e) {
