@@ -39,13 +39,10 @@ def _command(synth_root: str, workdir: str, mode: str, *extra: str) -> list[str]
           f"--workdir={workdir}", f"--mode={mode}", *extra]
 
 
-def _start(synth_root: str, workdir: str, mode: str, processes: int, devices: int = 1,
-           cache: str = "") -> list[subprocess.Popen]:
-  """One `ahup_jax.main` per process (a single one without the distributed flags), output to WORKDIR/logs;
-  `cache`: a JAX persistent compilation cache folder (later launches of the same program skip compiling)."""
+def _start(synth_root: str, workdir: str, mode: str, processes: int, devices: int = 1) -> list[subprocess.Popen]:
+  """One `ahup_jax.main` per process (a single one without the distributed flags), output to WORKDIR/logs; all
+  share the tests' compilation cache (later launches of the same program skip compiling)."""
   env = subprocess_env(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  if cache:
-    env["JAX_COMPILATION_CACHE_DIR"] = cache
   logs = os.path.join(workdir, "logs")
   os.makedirs(logs, exist_ok=True)
   launch = len(os.listdir(logs))  # a relaunch gets new log files
@@ -88,10 +85,8 @@ def _metrics(workdir: str) -> dict:
 @pytest.fixture(scope="module")
 def runs(synth_root, tmp_path_factory) -> dict[str, str]:
   """`--mode=all` on 1 process × 2 devices and on 2 processes × 1 device, side by side."""
-  workdirs = {"one": str(tmp_path_factory.mktemp("one_process")), "two": str(tmp_path_factory.mktemp("two")),
-              "cache": str(tmp_path_factory.mktemp("jax_cache"))}
-  procs = (_start(synth_root, workdirs["one"], "all", 1, devices=2) +
-           _start(synth_root, workdirs["two"], "all", 2, cache=workdirs["cache"]))
+  workdirs = {"one": str(tmp_path_factory.mktemp("one_process")), "two": str(tmp_path_factory.mktemp("two"))}
+  procs = _start(synth_root, workdirs["one"], "all", 1, devices=2) + _start(synth_root, workdirs["two"], "all", 2)
   _wait(procs)
   return workdirs
 
@@ -122,7 +117,7 @@ def test_two_processes_match_one_process_with_two_devices(runs):
 def test_two_processes_killed_mid_run_resume_to_the_same_params(synth_root, runs, tmp_path):
   """SIGKILL both processes once a step checkpoint is complete, restart both: the params of the uninterrupted run."""
   workdir = str(tmp_path / "resumed")
-  procs = _start(synth_root, workdir, "train", 2, cache=runs["cache"])
+  procs = _start(synth_root, workdir, "train", 2)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   deadline = time.monotonic() + TIMEOUT_S
   try:
@@ -142,7 +137,7 @@ def test_two_processes_killed_mid_run_resume_to_the_same_params(synth_root, runs
   assert [p.returncode for p in procs] == [-signal.SIGKILL] * 2, "the run finished before it could be killed"
   killed_at = max(int(n) for n in os.listdir(ckpt_dir) if n.isdigit())
   assert killed_at < FINAL_STEP
-  _wait(_start(synth_root, workdir, "train", 2, cache=runs["cache"]))
+  _wait(_start(synth_root, workdir, "train", 2))
   step, params = final_params(workdir)
   step_ref, params_ref = final_params(runs["two"])
   assert step == step_ref == FINAL_STEP
