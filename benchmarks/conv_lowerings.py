@@ -2,10 +2,12 @@
 
   python -m benchmarks.conv_lowerings                        # the shapes of every train_step row
   python -m benchmarks.conv_lowerings --backbone=res18 --size=64 --batch=32
+  python -m benchmarks.conv_lowerings --pointwise --backbone=res50 --size=256 --batch=8   # the 1x1 convolutions
 
 Lowerings: `xla` (lax.conv_general_dilated and XLA's own transposes), `tapwise` (its kernel gradient as one matmul per
 tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows),
-`onednn` (`native.onednn.conv`: oneDNN's convolutions through XLA FFI; left out when the library is not built).
+`onednn` (`native.onednn.conv`: oneDNN's convolutions through XLA FFI; left out when the library is not built);
+for the 1x1 convolutions (`--pointwise`): `matmul` (`layers.pointwise`) and `onednn`.
 Each shape is timed as a jitted f(x, w) = Σ conv(x, w)·c with its gradient w.r.t. x and w; the table shows ms
 and GFLOP/s per lowering and the lowering `layers.conv` picks. This is the op-level evidence for the choice rule.
 """
@@ -23,6 +25,11 @@ from ahup_jax.models.resnet import STAGES
 from ahup_jax.native import onednn
 from benchmarks import timing
 
+POINTWISE_LOWERINGS = {  # 1x1 convolutions (`--pointwise`): `layers.conv_general_dilated`'s two choices
+    "matmul": lambda x, w, s, p: layers.pointwise(x[:, ::s[0], ::s[1]], w[0, 0]),
+    "onednn": onednn.conv,
+    "chosen": lambda x, w, s, p: layers.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC")),
+}
 LOWERINGS = {
     "xla": lambda x, w, s, p: jax.lax.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC")),
     "tapwise": layers.conv_tapwise_kernel_grad,
@@ -68,11 +75,41 @@ def conv_shapes(backbone: str, size: int, batch: int) -> list[dict]:
   return list(shapes.values())
 
 
+def pointwise_shapes(backbone: str, size: int, batch: int) -> list[dict]:
+  """Every distinct 1x1 convolution of G (bottleneck 1x1s, projection shortcuts) and T's final 1x1 layer, in the
+  same form as `conv_shapes` (pads zero)."""
+  kind, stages = STAGES[backbone]
+  shapes: dict[tuple, dict] = {}
+
+  def add(name, hw, cin, cout, stride):
+    key = (hw, cin, cout, stride)
+    if key in shapes:
+      shapes[key]["count"] += 1
+    else:
+      shapes[key] = {"name": name, "x": [batch, hw, hw, cin], "w": [1, 1, cin, cout], "strides": (stride, stride),
+                     "pads": ((0, 0), (0, 0)), "count": 1}
+
+  hw, cin = size // 4, 64
+  for stage, blocks in enumerate(stages):
+    width = 64 * 2**stage
+    out = width * (1 if kind == "basic" else 4)
+    for i in range(blocks):
+      stride = 2 if (i == 0 and stage > 0) else 1
+      if kind == "bottleneck":
+        add(f"layer{stage + 1} 1x1 in", hw, cin, width, 1)
+        add(f"layer{stage + 1} 1x1 out", hw // stride, width, out, 1)
+      if cin != out or stride != 1:
+        add(f"layer{stage + 1} shortcut/{stride}", hw, cin, out, stride)
+      hw, cin = hw // stride, out
+  add("head final 1x1", hw * 8, 256, 17 * 64, 1)
+  return list(shapes.values())
+
+
 def measure(shape: dict, lowering: str, repeats: int) -> dict:
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=shape["x"]), jnp.float32)
   w = jnp.asarray(rng.normal(size=shape["w"]) * 0.05, jnp.float32)
-  conv = LOWERINGS[lowering]
+  conv = (POINTWISE_LOWERINGS if shape["w"][:2] == [1, 1] else LOWERINGS)[lowering]
   out_shape = jax.eval_shape(lambda x, w: conv(x, w, shape["strides"], shape["pads"]), x, w)
   c = jnp.asarray(rng.normal(size=out_shape.shape), jnp.float32)
   step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(conv(x, w, shape["strides"], shape["pads"]) * c),
@@ -84,9 +121,9 @@ def measure(shape: dict, lowering: str, repeats: int) -> dict:
 
 
 def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
-        lowerings=tuple(LOWERINGS)) -> list[dict]:
+        lowerings=tuple(LOWERINGS), pointwise: bool = False) -> list[dict]:
   rows = []
-  for shape in conv_shapes(backbone, size, batch):
+  for shape in (pointwise_shapes if pointwise else conv_shapes)(backbone, size, batch):
     row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
     for lowering in lowerings:
       row[lowering] = measure(shape, lowering, repeats)
@@ -101,10 +138,14 @@ def main() -> None:
   parser.add_argument("--size", type=int, default=64)
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--repeats", type=int, default=10)
-  parser.add_argument("--lowerings", default=",".join(name for name in LOWERINGS
-                                                         if name != "onednn" or onednn.available()))
+  parser.add_argument("--pointwise", action="store_true",
+                      help="the 1x1 convolutions instead (lowerings: matmul, onednn, chosen)")
+  parser.add_argument("--lowerings", default="")
   args = parser.parse_args()
-  run(args.backbone, args.size, args.batch, args.repeats, args.lowerings.split(","))
+  names = args.lowerings.split(",") if args.lowerings else [
+      name for name in (POINTWISE_LOWERINGS if args.pointwise else LOWERINGS)
+      if name != "onednn" or onednn.available()]
+  run(args.backbone, args.size, args.batch, args.repeats, names, args.pointwise)
 
 
 if __name__ == "__main__":

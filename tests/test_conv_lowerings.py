@@ -1,5 +1,6 @@
-"""`layers.conv`'s lowerings (im2col, per-tap kernel gradient, XLA's) against float64 at every convolution shape the
-backbones run (ResNet-18 at 64², 96², 128², ResNet-50 at 256²; batch 1), forward and both gradients.
+"""`layers.conv`'s lowerings (oneDNN, im2col, per-tap kernel gradient, XLA's) and the 1x1 ones (oneDNN, matmul)
+against float64 at every convolution shape the backbones run (ResNet-18 at 64², 96², 128², ResNet-50 at 256²;
+batch 1), forward and both gradients.
 
 Tolerance per element, from float32 accumulation: a sum of n products rounds by at most ~√n·ε of the sum of their
 magnitudes with blocked accumulation (n·ε in the worst order); the magnitudes are the same convolution applied to
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from ahup_jax.models import layers
-from benchmarks.conv_lowerings import conv_shapes
+from benchmarks.conv_lowerings import conv_shapes, pointwise_shapes
 
 EPS = float(np.finfo(np.float32).eps)
 BACKBONE_SIZES = (("res18", 64), ("res18", 96), ("res18", 128), ("res50", 256))
@@ -27,7 +28,7 @@ DIMS = ("NHWC", "HWIO", "NHWC")
 def _unique_shapes() -> list[dict]:
   shapes = {}
   for backbone, size in BACKBONE_SIZES:
-    for shape in conv_shapes(backbone, size, batch=1):
+    for shape in conv_shapes(backbone, size, batch=1) + pointwise_shapes(backbone, size, batch=1):
       key = (tuple(shape["x"]), tuple(shape["w"]), shape["strides"], shape["pads"])
       shapes.setdefault(key, dict(shape, config=f"{backbone}-{size}",
                                   id=f"{backbone}-{size}-{shape['name'].replace(' ', '')}-{shape['x'][1]}"))
@@ -44,11 +45,17 @@ def _shape_params() -> list:
   for shape in SHAPES:
     x, w, strides, pads = shape["x"], shape["w"], shape["strides"], shape["pads"]
     out = [(x[i + 1] + sum(pads[i]) - w[i]) // strides[i] + 1 for i in range(2)]
-    group = (shape["config"], layers.lowering(out[0] * out[1], x[3]))
+    group = (shape["config"], _lowering(out[0] * out[1], x[3], w))
     default = shape["config"] == "res18-64" or group not in seen
     seen.add(group)
     params.append(pytest.param(shape, id=shape["id"], marks=() if default else pytest.mark.slow))
   return params
+
+
+def _lowering(positions: int, in_channels: int, kernel_shape) -> str:
+  if tuple(kernel_shape[:2]) == (1, 1):
+    return "1x1 " + layers.pointwise_lowering(positions)
+  return layers.lowering(positions, in_channels)
 
 
 def lax_conv(x, w, strides, pads):
@@ -57,7 +64,7 @@ def lax_conv(x, w, strides, pads):
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _float32_results(x, w, g, strides, pads):
-  y, pullback = jax.vjp(lambda x, w: layers.conv(x, w, strides, pads), x, w)
+  y, pullback = jax.vjp(lambda x, w: layers.conv_general_dilated(x, w, strides, pads, dimension_numbers=DIMS), x, w)
   return (y, *pullback(g))
 
 
@@ -92,7 +99,7 @@ def test_conv_lowering_equals_float64(shape):
     error = np.abs(np.asarray(a, np.float64) - b)
     bound = np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny
     worst = np.unravel_index(np.argmax(error / bound), error.shape)
-    assert np.all(error <= bound), (f"{what} ({layers.lowering(y_shape[1] * y_shape[2], c_in)}): error "
+    assert np.all(error <= bound), (f"{what} ({_lowering(y_shape[1] * y_shape[2], c_in, shape['w'])}): error "
                                     f"{error[worst]:.3g} > √{n}·ε·{m[worst]:.3g} at {worst}")
 
 
@@ -118,11 +125,20 @@ def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
   assert layers.lowering(positions, channels, dtype) == expected
 
 
+@pytest.mark.parametrize("positions,dtype,expected", [
+    (16 * 16, jnp.float32, "onednn"), (64 * 64, jnp.float32, "onednn"), (8 * 8, jnp.float32, "matmul"),
+    (64 * 64, jnp.float64, "matmul")])
+def test_pointwise_lowering_rule(positions, dtype, expected):
+  """1x1 convolutions: oneDNN for float32 planes from 16x16 up, matmuls for the rest (and without oneDNN)."""
+  assert layers.pointwise_lowering(positions, dtype) == (expected if layers.onednn.enabled() else "matmul")
+
+
 def test_several_devices_keep_xla_convolutions(monkeypatch):
   """An FFI call cannot be partitioned: under a multi-device mesh the lowering rule does not pick oneDNN."""
   monkeypatch.setattr(jax, "device_count", lambda: 2)
   assert not layers.onednn.enabled()
   assert layers.lowering(32 * 32, 64) == "tapwise"
+  assert layers.pointwise_lowering(64 * 64) == "matmul"
 
 
 @pytest.mark.parametrize("hw,channels", [(2, 16), (8, 8), (40, 8)])

@@ -147,6 +147,18 @@ def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
   return "tapwise" if out_positions >= TAPWISE_MIN_POSITIONS else "xla"
 
 
+# On CPU, float32 1x1 convolutions with output planes of at least this many positions run as oneDNN's when
+# `onednn.enabled()`, smaller ones as `pointwise` matmuls.
+ONEDNN_POINTWISE_MIN_POSITIONS = 16 * 16
+
+
+def pointwise_lowering(out_positions: int, dtype=jnp.float32) -> str:
+  """Which lowering an unpadded 1x1 convolution uses on CPU: "onednn" or "matmul" (`pointwise`)."""
+  if out_positions >= ONEDNN_POINTWISE_MIN_POSITIONS and jnp.dtype(dtype) == jnp.float32 and onednn.enabled():
+    return "onednn"
+  return "matmul"
+
+
 def conv(lhs, rhs, strides, pads):
   """NHWC x HWIO convolution with pads ((top, bottom), (left, right)), lowered per `lowering`: `onednn.conv` or
   `conv_im2col` (CPU only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or
@@ -197,6 +209,12 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   if rhs.shape[:2] != (1, 1) or any(pads[0] + pads[1]):
     return conv(lhs, rhs, tuple(window_strides), pads)
   sh, sw = window_strides
+  out_positions = -(-lhs.shape[1] // sh) * -(-lhs.shape[2] // sw)
+  if pointwise_lowering(out_positions, jnp.result_type(lhs, rhs)) == "onednn":
+    strides = (int(sh), int(sw))
+    return jax.lax.platform_dependent(
+        lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, strides, ((0, 0), (0, 0))),
+        default=lambda x, w: pointwise(x[:, ::strides[0], ::strides[1]], w[0, 0]))
   if (sh, sw) != (1, 1):
     lhs = lhs[:, ::sh, ::sw]
   return pointwise(lhs, rhs[0, 0])

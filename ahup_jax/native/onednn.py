@@ -117,6 +117,9 @@ def _attributes(strides, pads) -> dict:
 
 
 def _call(target: str, shape, *operands, strides, pads):
+  if not available():  # loads and registers the FFI targets on first use
+    raise RuntimeError(f"{target}: the oneDNN convolutions are not available (see the warning above, or run "
+                       "`python -m ahup_jax.native.onednn`); use XLA's convolutions instead")
   return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(shape, operands[0].dtype))(
       *operands, **_attributes(strides, pads))
 
