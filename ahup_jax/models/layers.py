@@ -1,10 +1,11 @@
 """Layers the models share, drop-in for their flax.linen namesakes but cheaper on the hot paths.
 
 `Conv`: `nn.Conv` with the same parameters (`kernel` [kh, kw, C_in, C_out]) and results, lowered for speed:
-- 1x1 kernels run as matrix products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1
-  `conv_general_dilated` as a convolution over transposed copies of the activations (1.5–3x slower fwd+bwd for
-  ResNet-50's 1x1 layers on a 2-core CPU); the written-out kernel gradient also lets the matmul transpose the
-  thinner of its two operands.
+- 1x1 kernels: on CPU, output planes from 16x16 up as oneDNN's convolutions (`pointwise_lowering`; 1.1–1.6x the
+  matmuls fwd+bwd for most of ResNet-50's, `python -m benchmarks.conv_lowerings --pointwise`), the rest as matrix
+  products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1 `conv_general_dilated` as a convolution
+  over transposed copies of the activations (1.5–3x slower fwd+bwd for ResNet-50's 1x1 layers on a 2-core CPU);
+  the written-out kernel gradient also lets the matmul transpose the thinner of its two operands.
 - larger kernels (`conv`, per `lowering`): on CPU, planes from 12x12 up as oneDNN's convolutions (`native.onednn`,
   when it is built), small output planes and the RGB stem as one im2col matmul (XLA:CPU's convolutions there run
   at a few GFLOP/s), the rest as XLA's, large ones with their kernel gradient as one matmul per kernel tap
@@ -148,7 +149,8 @@ def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
 
 
 # On CPU, float32 1x1 convolutions with output planes of at least this many positions run as oneDNN's when
-# `onednn.enabled()`, smaller ones as `pointwise` matmuls.
+# `onednn.enabled()`, smaller ones as `pointwise` matmuls: fwd + both gradients 0.96–1.6x the matmuls for ResNet-50
+# 256²'s 1x1s from 16² up (the whole step 1.09x), 0.4–0.86x at 8² and below (2-core Intel Xeon, 2026-12-03).
 ONEDNN_POINTWISE_MIN_POSITIONS = 16 * 16
 
 
