@@ -101,7 +101,7 @@ def pointwise_shapes(backbone: str, size: int, batch: int) -> list[dict]:
       if cin != out or stride != 1:
         add(f"layer{stage + 1} shortcut/{stride}", hw, cin, out, stride)
       hw, cin = hw // stride, out
-  add("head final 1x1", hw * 8, 256, 17 * 64, 1)
+  add("head final 1x1", hw * 8, 256, 17 * (size // 4), 1)  # 17 joints × depth bins (= input size / 4)
   return list(shapes.values())
 
 
