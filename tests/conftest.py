@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import glob
 import os
 import pathlib
@@ -42,19 +43,15 @@ def spa_head_atol(spa_params: dict, outputs, hidden: int = 1024) -> float:
   return fp32_atol(hidden, float(np.abs(np.asarray(outputs)).max()), depth=2 + 2 * stages)
 
 
-_SUBPROCESS_CACHE: list[str] = []
-
-
+@functools.cache
 def subprocess_cache_dir() -> str:
   """A JAX persistent compilation cache shared by this pytest process's subprocesses (one per xdist worker, removed
   at exit): the second launch of the same program loads its executables instead of compiling them (a `main` run of
   the tiny config: ~80 s → ~45 s on 2 cores). Cached and fresh executables give bit-identical results, which the
   resume tests check against a reference run that compiled fresh."""
-  if not _SUBPROCESS_CACHE:
-    path = tempfile.mkdtemp(prefix="ahup_jax_test_cache_")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    _SUBPROCESS_CACHE.append(path)
-  return _SUBPROCESS_CACHE[0]
+  path = tempfile.mkdtemp(prefix="ahup_jax_test_cache_")
+  atexit.register(shutil.rmtree, path, ignore_errors=True)
+  return path
 
 
 def subprocess_env(**extra) -> dict:

@@ -210,16 +210,16 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                                         preferred_element_type=preferred_element_type)
   if rhs.shape[:2] != (1, 1) or any(pads[0] + pads[1]):
     return conv(lhs, rhs, tuple(window_strides), pads)
-  sh, sw = window_strides
+  sh, sw = (int(s) for s in window_strides)
+
+  def as_matmul(x, w):  # a 1x1 stride s: a strided slice first
+    return pointwise(x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x, w[0, 0])
+
   out_positions = -(-lhs.shape[1] // sh) * -(-lhs.shape[2] // sw)
   if pointwise_lowering(out_positions, jnp.result_type(lhs, rhs)) == "onednn":
-    strides = (int(sh), int(sw))
     return jax.lax.platform_dependent(
-        lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, strides, ((0, 0), (0, 0))),
-        default=lambda x, w: pointwise(x[:, ::strides[0], ::strides[1]], w[0, 0]))
-  if (sh, sw) != (1, 1):
-    lhs = lhs[:, ::sh, ::sw]
-  return pointwise(lhs, rhs[0, 0])
+        lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, (sh, sw), ((0, 0), (0, 0))), default=as_matmul)
+  return as_matmul(lhs, rhs)
 
 
 Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)

@@ -149,7 +149,7 @@ def _op(name: str, out_hw, doc: str):
 conv = _op("Conv", lambda hw, k, s, p: [(n + sum(pad) - kk) // ss + 1 for n, kk, ss, pad in zip(hw, k, s, p)], """
     x [B, H, W, C_in] (float32) * w [kh, kw, C_in, C_out] → [B, ho, wo, C_out], strides (sh, sw), pads
     ((top, bottom), (left, right)): `lax.conv_general_dilated` with NHWC/HWIO/NHWC, computed by oneDNN (CPU only;
-    check `available()` first).""")
+    a RuntimeError where `available()` is False).""")
 
 conv_transpose = _op("Deconv",
                      lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)], """
