@@ -10,7 +10,8 @@ plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and 
 exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
 resumable. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
 the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
-left/right sign agreement, the source-domain test, and paired per-seed differences SAA + Jo2D (± SPA) − source only.
+left/right sign agreement, the source-domain test, and paired per-seed differences (`PAIRED`): SAA + Jo2D (± SPA) −
+source only, and each discriminator row − the same batch without D.
 The gap table (issue #18, deliverable 1) splits the source-only → target-supervised gap over the generator's domain
 gaps (appearance, skeleton, proportions, pose, camera) by retraining source only with each closed in turn.
 """
@@ -33,6 +34,10 @@ from data_pipelines.synth import domains
 METRICS = ("mpjpe", "pa_mpjpe", "pck150", "auc")
 LOWER_IS_BETTER = {"mpjpe": True, "pa_mpjpe": True, "pck150": False, "auc": False}
 SOURCE_ROW, TARGET_ROW, FULL_ROW = "source only", "target-supervised", "SAA + Jo2D"
+# (row, baseline) pairs compared seed by seed: the method and SPA against source only, and each discriminator row
+# against the same batch composition without D (what D itself adds, with and without the 2D labels).
+PAIRED = ((FULL_ROW, SOURCE_ROW), (f"{FULL_ROW} + SPA", SOURCE_ROW), (f"{SOURCE_ROW} + SPA", SOURCE_ROW),
+          (FULL_ROW, "source + 2D labels, no D"), ("SAA", "source + 2D, no D"))
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
 SOURCE_KEYS = ("source_mpjpe", "source_pa_mpjpe")
@@ -223,15 +228,14 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
     for k in METRICS:
       if source and target and abs(target[k]["mean"] - source[k]["mean"]) > 1e-9:
         entry["gap_closed"][k] = (source[k]["mean"] - entry[k]["mean"]) / (source[k]["mean"] - target[k]["mean"])
-  if SOURCE_ROW in rows:
-    base = {r["seed"]: r for r in rows[SOURCE_ROW]}
-    for name in (FULL_ROW, f"{FULL_ROW} + SPA", f"{SOURCE_ROW} + SPA"):
-      if name not in rows:
-        continue
-      pairs = [(r, base[r["seed"]]) for r in rows[name] if r["seed"] in base]
-      summary["paired"][f"{name} − {SOURCE_ROW}"] = {
-          k: {"differences": [a[k] - b[k] for a, b in pairs],
-              **dict(zip(("mean", "std"), _mean_std([a[k] - b[k] for a, b in pairs])))} for k in METRICS}
+  for name, baseline in PAIRED:
+    if name not in rows or baseline not in rows:
+      continue
+    base = {r["seed"]: r for r in rows[baseline]}
+    pairs = [(r, base[r["seed"]]) for r in rows[name] if r["seed"] in base]
+    summary["paired"][f"{name} − {baseline}"] = {
+        k: {"differences": [a[k] - b[k] for a, b in pairs],
+            **dict(zip(("mean", "std"), _mean_std([a[k] - b[k] for a, b in pairs])))} for k in METRICS}
   return summary
 
 
@@ -256,7 +260,7 @@ def markdown_table(summary: dict) -> str:
     cells = [f"{a:.1f} / {b:.1f}" for a, b in zip(e["per_seed"]["mpjpe"], e["per_seed"]["pa_mpjpe"])]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   if summary["paired"]:
-    lines += ["", "Paired per-seed differences (row − source only, same seed; negative MPJPE = better):", "",
+    lines += ["", "Paired per-seed differences (row − baseline, same seed; negative MPJPE = better):", "",
               "| comparison | ΔMPJPE | ΔPA-MPJPE | Δ3DPCK | ΔAUC | per-seed ΔPA-MPJPE |", "|---|---|---|---|---|---|"]
     for name, p in summary["paired"].items():
       lines.append(f"| {name} | " + " | ".join(f"{p[k]['mean']:+.1f} ± {p[k]['std']:.1f}" for k in METRICS)
@@ -481,7 +485,8 @@ def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written:
       f"Sum of the runs' wall times: {total / 60:.1f} min.", "",
       "Rows: **target-supervised** = trained on the target's own 3D training subjects (the 'Sun et al.' upper "
       "bound); **source only** = ScanAva-format 3D alone (`noadapt_only`); **source + 2D, no D** = the 2D sets "
-      "in the batch without labels or D (`noadapt`); **C**, **C1**, **SAA** = the discriminators without Jo2D; "
+      "in the batch without labels or D (`noadapt`); **source + 2D labels, no D** = Jo2D without a discriminator "
+      "(`noadapt_jo2d`, the control for SAA + Jo2D's D); **C**, **C1**, **SAA** = the discriminators without Jo2D; "
       "**SAA + Jo2D** = the default. '+ SPA' rows apply the SPA head fitted to the held-in target training "
       "poses. 'gap closed' = (source only − row) / (source only − target-supervised) of the seed means. Shoulder "
       "width = mean 3D distance L–R shoulder of the root-relative poses; 'L/R sign right' = share of test crops "

@@ -23,6 +23,7 @@ ROWS = {
     "target-supervised": ("noadapt_only", {"data.trainset": ("Human36M",)}, False),  # "Sun et al." upper bound
     "source only": ("noadapt_only", {}, True),
     "source + 2D, no D": ("noadapt", {}, False),
+    "source + 2D labels, no D": ("noadapt_jo2d", {}, False),  # Jo2D alone: SAA + Jo2D's control for D
     "C": ("C", {}, False),
     "C1": ("C1", {}, False),
     "SAA": ("SAA", {}, False),

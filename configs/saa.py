@@ -7,7 +7,7 @@
   python -m ahup_jax.main --config=configs/saa.py --config.train.batch_size=60  # any override
 
 Variants (comma-separated, SPEC §1.2): `noadapt` (SYN row), `noadapt_only` (pure SYN, single dataset),
-`C`, `C1`, `SAA` (no Jo2D), default = SAA + Jo2D; `surreal` (SURREAL source); `sun_h36m`, `sun_muco`
+`noadapt_jo2d` (the 2D labels without D: what Jo2D alone gives), `C`, `C1`, `SAA` (no Jo2D), default = SAA + Jo2D; `surreal` (SURREAL source); `sun_h36m`, `sun_muco`
 ("Sun et al." baselines); `mupots` (test on MuPoTS); `synth` / `synth_tiny` (embedded dataset).
 """
 from __future__ import annotations
@@ -40,6 +40,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 def _apply_variant(c: ml_collections.ConfigDict, token: str) -> None:
   if token == "noadapt":          # "SYN" row: 2D sets present, λ_D 0, no Jo2D (authors' scripts)
     c.adapt.lmd_D, c.adapt.pivot, c.data.jo2d = 0.0, "n", False
+  elif token == "noadapt_jo2d":   # the 2D sets supervise x, y; λ_D 0 (control for SAA + Jo2D's discriminator)
+    c.adapt.lmd_D, c.adapt.pivot, c.data.jo2d = 0.0, "n", True
   elif token == "noadapt_only":   # pure single-dataset SYN reading (SPEC §9 #16)
     c.adapt.lmd_D, c.data.jo2d = 0.0, False
     c.data.trainset = c.data.trainset[:1]

@@ -32,10 +32,12 @@ def _result(row, seed, mpjpe, pa, spa_pa=None):
 def test_summary_gap_share_and_paired_differences():
   runs = {"target-supervised": [_result("t", s, 100.0 + s, 80.0 + s) for s in range(3)],
           "source only": [_result("s", s, 200.0 + s, 180.0 + 2 * s, spa_pa=170.0) for s in range(3)],
+          "source + 2D labels, no D": [_result("j", s, 160.0, 140.0 - s) for s in range(3)],
           "SAA + Jo2D": [_result("f", s, 150.0 + 2 * s, 130.0, spa_pa=120.0 + s) for s in range(3)]}
   summary = ablation.summarize(runs)
   rows = summary["rows"]
-  assert list(rows) == ["target-supervised", "source only", "source only + SPA", "SAA + Jo2D", "SAA + Jo2D + SPA"]
+  assert list(rows) == ["target-supervised", "source only", "source only + SPA", "source + 2D labels, no D",
+                        "SAA + Jo2D", "SAA + Jo2D + SPA"]
   full = rows["SAA + Jo2D"]
   assert full["mpjpe"]["mean"] == pytest.approx(152.0)
   assert full["mpjpe"]["std"] == pytest.approx(2.0)  # sample std of 150, 152, 154
@@ -48,6 +50,9 @@ def test_summary_gap_share_and_paired_differences():
   assert paired["mean"] == pytest.approx(-52.0) and paired["std"] == pytest.approx(2.0)
   assert summary["paired"]["SAA + Jo2D + SPA − source only"]["pa_mpjpe"]["differences"] == pytest.approx(
       [-60.0, -61.0, -62.0])
+  control = summary["paired"]["SAA + Jo2D − source + 2D labels, no D"]["pa_mpjpe"]  # what D adds to Jo2D
+  assert control["differences"] == pytest.approx([-10.0, -9.0, -8.0])
+  assert "SAA − source + 2D, no D" not in summary["paired"]  # neither row was run
   table = ablation.markdown_table(summary)
   assert "| SAA + Jo2D | 3 | 152.0 ± 2.0 | 130.0 ± 0.0 |" in table
   assert "-52.0 ± 2.0" in table
@@ -152,6 +157,9 @@ def test_row_config_holds_out_the_validation_subject():
   assert full.model.input_size == cfg.train.input_size and full.model.depth_bins == cfg.train.input_size // 4
   assert full.train.epochs * full.train.iters_per_epoch == cfg.train.steps
   assert ablation.row_config(cfg, "C1", 0).adapt.mode_D == "C1"
+  control = ablation.row_config(cfg, "source + 2D labels, no D", 0)  # SAA + Jo2D without its discriminator
+  assert tuple(control.data.trainset) == tuple(full.data.trainset) and control.data.jo2d
+  assert control.adapt.lmd_D == 0.0
   with pytest.raises(ValueError, match="unknown ablation row"):
     ablation.row_config(cfg, "nope", 0)
 
