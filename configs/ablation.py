@@ -29,13 +29,16 @@ ROWS = {
     "SAA": ("SAA", {}, False),
     "SAA + Jo2D": ("", {}, True),
 }
+# SAA + Jo2D with a stronger discriminator (paper: λ_D = 0.02); not in the default rows: `--rows` names them.
+LAMBDA_D_SWEEP = {f"SAA + Jo2D (λ_D {value:g})": ("", {"adapt.lmd_D": value}, False) for value in (0.1, 0.5)}
+ROWS.update(LAMBDA_D_SWEEP)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.preset = "synth"                 # configs/saa.py data preset (synth = data/synth_small, synth_tiny = tiny)
   c.data_root = ""                   # "" = the preset's folder
-  c.rows = tuple(ROWS)               # which rows to run, in table order
+  c.rows = tuple(r for r in ROWS if r not in LAMBDA_D_SWEEP)  # which rows to run, in table order
   c.seeds = 3                        # training seeds 0..seeds-1
   c.workdir = "runs/ablation"        # one sub-folder per (row, seed): <row slug>/seed_<n>
   c.out_dir = "docs/results"         # ablation.md, ablation.json, figures

@@ -160,6 +160,8 @@ def test_row_config_holds_out_the_validation_subject():
   control = ablation.row_config(cfg, "source + 2D labels, no D", 0)  # SAA + Jo2D without its discriminator
   assert tuple(control.data.trainset) == tuple(full.data.trainset) and control.data.jo2d
   assert control.adapt.lmd_D == 0.0
+  assert ablation.row_config(cfg, "SAA + Jo2D (λ_D 0.5)", 0).adapt.lmd_D == 0.5  # the sweep, named by --rows only
+  assert "SAA + Jo2D (λ_D 0.5)" not in cfg.rows and "SAA + Jo2D" in cfg.rows
   with pytest.raises(ValueError, match="unknown ablation row"):
     ablation.row_config(cfg, "nope", 0)
 
