@@ -1,9 +1,7 @@
 """The ablation of issue #18 on the embedded dataset: paper Table 1's rows in miniature, several seeds each.
 
   ./run.sh ablation                      # = python -m ahup_jax.ablation --config=configs/ablation.py
-  ./run.sh ablation --steps 600 --out_dir docs/results/steps600 \
-      --rows='target-supervised,source only,"source + 2D labels, no D",SAA + Jo2D,SAA + Jo2D (λ_D 0.1),SAA + Jo2D (λ_D 0.5)'
-                                         # the budget where models start to learn (docs/results/steps600)
+  ./run.sh ablation --steps 600 --rows=ROWS    # the budget where models start to learn: docs/results/steps600
   ./run.sh ablation --quick              # configs/ablation.py:quick (synth_tiny, 2 rows, 1 seed, a few steps)
   ./run.sh ablation --gap_table          # source only with each domain gap closed in turn → gaps.md
 
