@@ -34,11 +34,12 @@ from data_pipelines.synth import domains
 METRICS = ("mpjpe", "pa_mpjpe", "pck150", "auc")
 LOWER_IS_BETTER = {"mpjpe": True, "pa_mpjpe": True, "pck150": False, "auc": False}
 SOURCE_ROW, TARGET_ROW, FULL_ROW = "source only", "target-supervised", "SAA + Jo2D"
+NO_D_ROW, JO2D_NO_D_ROW = "source + 2D, no D", "source + 2D labels, no D"  # the batches of SAA / SAA + Jo2D, no D
 # (row, baseline) pairs compared seed by seed: the method and SPA against source only, and each discriminator row
 # against the same batch composition without D (what D itself adds, with and without the 2D labels).
 PAIRED = ((FULL_ROW, SOURCE_ROW), (f"{FULL_ROW} + SPA", SOURCE_ROW), (f"{SOURCE_ROW} + SPA", SOURCE_ROW),
-          (FULL_ROW, "source + 2D labels, no D"), ("SAA", "source + 2D, no D"),
-          *((row, "source + 2D labels, no D") for row in ablation_configs.LAMBDA_D_SWEEP))
+          (FULL_ROW, JO2D_NO_D_ROW), ("SAA", NO_D_ROW),
+          *((row, JO2D_NO_D_ROW) for row in ablation_configs.LAMBDA_D_SWEEP))
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
 SOURCE_KEYS = ("source_mpjpe", "source_pa_mpjpe")
@@ -488,11 +489,12 @@ def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written:
       "bound); **source only** = ScanAva-format 3D alone (`noadapt_only`); **source + 2D, no D** = the 2D sets "
       "in the batch without labels or D (`noadapt`); **source + 2D labels, no D** = Jo2D without a discriminator "
       "(`noadapt_jo2d`, the control for SAA + Jo2D's D); **C**, **C1**, **SAA** = the discriminators without Jo2D; "
-      "**SAA + Jo2D** = the default (λ_D 0.02; '(λ_D v)' = the same with λ_D = v). '+ SPA' rows apply the SPA head fitted to the held-in target training "
-      "poses. 'gap closed' = (source only − row) / (source only − target-supervised) of the seed means. Shoulder "
-      "width = mean 3D distance L–R shoulder of the root-relative poses; 'L/R sign right' = share of test crops "
-      "where x(L_Shoulder) − x(R_Shoulder) has the GT's sign (50 % = which way the person faces is a coin "
-      "toss).", "", REPORT_TOP, "", markdown_table(summary)]
+      f"**SAA + Jo2D** = the default (λ_D {saa.get_config().adapt.lmd_D:g}; '(λ_D v)' = the same with λ_D = v). "
+      "'+ SPA' rows apply the SPA head fitted to the held-in target training poses. 'gap closed' = (source only "
+      "− row) / (source only − target-supervised) of the seed means. Shoulder width = mean 3D distance L–R "
+      "shoulder of the root-relative poses; 'L/R sign right' = share of test crops where x(L_Shoulder) − "
+      "x(R_Shoulder) has the GT's sign (50 % = which way the person faces is a coin toss).", "",
+      REPORT_TOP, "", markdown_table(summary)]
   if figures_written:
     head += ["Figures:", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures_written] + [""]
   return _write_keeping(os.path.join(cfg.out_dir, "ablation.md"), "\n".join(head), "\n## Verdict")

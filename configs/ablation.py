@@ -10,11 +10,11 @@ training seed (init, batch order, augmentation), the generated data are the same
 `val_subject` is held out of every row's training split (and of SPA's target descriptor) as the validation split;
 the test subjects (S9, S11) are only evaluated, never used to choose anything.
 
-The default budget (`train` below) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core x86 CPU (the committed
-run: 21 runs of 108–258 s on an Intel Xeon, 66 min, before the 'source + 2D labels, no D' row added three more runs
-of the same length). It is too short for any model to learn which way the person faces; 600 steps (5–7.5 min per
-run on the same machine) is where target-supervised starts to, and all rows × 3 seeds at 600 steps take ~2.5 h,
-hence the row subset above (docs/results/steps600).
+The default budget (`train` below) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core x86 CPU (the
+committed run: 21 runs of 108–258 s on an Intel Xeon, 66 min, before the 'source + 2D labels, no D' row added
+three more runs of the same length). It is too short for any model to learn which way the person faces; 600 steps
+(5–7.5 min per run on the same machine) is where target-supervised starts to, and all rows × 3 seeds at 600 steps
+take ~2.5 h, hence the row subset above (docs/results/steps600).
 """
 from __future__ import annotations
 

@@ -7,8 +7,9 @@
   python -m ahup_jax.main --config=configs/saa.py --config.train.batch_size=60  # any override
 
 Variants (comma-separated, SPEC §1.2): `noadapt` (SYN row), `noadapt_only` (pure SYN, single dataset),
-`noadapt_jo2d` (the 2D labels without D: what Jo2D alone gives), `C`, `C1`, `SAA` (no Jo2D), default = SAA + Jo2D; `surreal` (SURREAL source); `sun_h36m`, `sun_muco`
-("Sun et al." baselines); `mupots` (test on MuPoTS); `synth` / `synth_tiny` (embedded dataset).
+`noadapt_jo2d` (the 2D labels without D: what Jo2D alone gives), `C`, `C1`, `SAA` (no Jo2D), default = SAA + Jo2D;
+`surreal` (SURREAL source); `sun_h36m`, `sun_muco` ("Sun et al." baselines); `mupots` (test on MuPoTS);
+`synth` / `synth_tiny` (embedded dataset).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _apply_variant(c: ml_collections.ConfigDict, token: str) -> None:
   elif token in ("sun_h36m", "sun_muco"):
     lead = "Human36M" if token == "sun_h36m" else "MuCo"
     c.data.trainset = (lead, "MSCOCO", "MPII")
-    c.adapt.lmd_D, c.adapt.pivot, c.data.jo2d = 0.0, "n", True
+    _apply_variant(c, "noadapt_jo2d")
     if token == "sun_h36m":
       c.data.testset = "MuPoTS"
       c.spa.lmd_skel = 2.0
