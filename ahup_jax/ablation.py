@@ -84,6 +84,7 @@ def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collec
   epochs = 4 if t.steps >= 4 else 1
   size = int(t.input_size)
   c.model.input_size, c.model.depth_bins = size, size // 4
+  c.model.dtype = str(t.dtype)
   c.train.update(epochs=epochs, iters_per_epoch=max(1, int(t.steps) // epochs), batch_size=int(t.batch_size),
                  lr=float(t.lr), epoch_regZ=min(1, epochs - 1), lr_dec_epochs=(max(1, epochs - 1),),
                  checkpoint_every_steps=10 ** 9, save_every_epochs=10 ** 6, keep_checkpoints=1,

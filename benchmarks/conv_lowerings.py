@@ -105,13 +105,13 @@ def pointwise_shapes(backbone: str, size: int, batch: int) -> list[dict]:
   return list(shapes.values())
 
 
-def measure(shape: dict, lowering: str, repeats: int) -> dict:
+def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") -> dict:
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=shape["x"]), jnp.float32)
-  w = jnp.asarray(rng.normal(size=shape["w"]) * 0.05, jnp.float32)
+  x = jnp.asarray(rng.normal(size=shape["x"]), dtype)
+  w = jnp.asarray(rng.normal(size=shape["w"]) * 0.05, dtype)
   conv = (POINTWISE_LOWERINGS if shape["w"][:2] == [1, 1] else LOWERINGS)[lowering]
   out_shape = jax.eval_shape(lambda x, w: conv(x, w, shape["strides"], shape["pads"]), x, w)
-  c = jnp.asarray(rng.normal(size=out_shape.shape), jnp.float32)
+  c = jnp.asarray(rng.normal(size=out_shape.shape), dtype)
   step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(conv(x, w, shape["strides"], shape["pads"]) * c),
                                     argnums=(0, 1)))
   t, _ = timing.timed(step, x, w, repeats=repeats)
@@ -121,12 +121,12 @@ def measure(shape: dict, lowering: str, repeats: int) -> dict:
 
 
 def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
-        lowerings=tuple(LOWERINGS), pointwise: bool = False) -> list[dict]:
+        lowerings=tuple(LOWERINGS), pointwise: bool = False, dtype: str = "float32") -> list[dict]:
   rows = []
   for shape in (pointwise_shapes if pointwise else conv_shapes)(backbone, size, batch):
     row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
     for lowering in lowerings:
-      row[lowering] = measure(shape, lowering, repeats)
+      row[lowering] = measure(shape, lowering, repeats, dtype)
     rows.append(row)
     print(json.dumps(row), flush=True)
   return rows
@@ -141,11 +141,13 @@ def main() -> None:
   parser.add_argument("--pointwise", action="store_true",
                       help="the 1x1 convolutions instead (lowerings: matmul, onednn, chosen)")
   parser.add_argument("--lowerings", default="")
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                      help="operands' type (bfloat16: `model.dtype=\"bfloat16\"`'s convolutions)")
   args = parser.parse_args()
   names = args.lowerings.split(",") if args.lowerings else [
       name for name in (POINTWISE_LOWERINGS if args.pointwise else LOWERINGS)
       if name != "onednn" or onednn.available()]
-  run(args.backbone, args.size, args.batch, args.repeats, names, args.pointwise)
+  run(args.backbone, args.size, args.batch, args.repeats, names, args.pointwise, args.dtype)
 
 
 if __name__ == "__main__":

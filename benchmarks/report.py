@@ -81,6 +81,10 @@ def targets(r: dict) -> list[dict]:
     add(f"{row['config']} ≥ 1.5× PyTorch on the same CPU", 1.5, row["ratio"],
         f"{statistics.median(row['jax_per_s']):.1f} vs {statistics.median(row['torch_per_s']):.1f} {row['unit']}",
         f"{row['ratio']:.2f}×")
+    if "ratio_bf16" in row:
+      add(f"{row['config']} in bfloat16 ≥ 1.5× PyTorch fp32 on the same CPU", 1.5, row["ratio_bf16"],
+          f"{statistics.median(row['jax_bf16_per_s']):.1f} vs {statistics.median(row['torch_per_s']):.1f} "
+          f"{row['unit']}; model.dtype=\"bfloat16\", accuracy cost in docs/SPEED.md", f"{row['ratio_bf16']:.2f}×")
   return out
 
 
@@ -187,10 +191,17 @@ def _torch_side(r: dict) -> list[str]:
             f"{m['cpu']} ({m['cores']} cores), each side in its own worker process. Rounds alternate PyTorch and JAX; "
             "each cell lists the rounds' medians; "
             "ratio = median ahup_jax ÷ median PyTorch (> 1: ours faster).", ""]
-  return lines + _table(["row", "unit", "PyTorch", "ahup_jax", "ratio"],
-                        [[row["config"], row["unit"], " / ".join(f"{x:.1f}" for x in row["torch_per_s"]),
-                          " / ".join(f"{x:.1f}" for x in row["jax_per_s"]), f"{row['ratio']:.2f}"]
-                         for row in t["rows"]])
+  bf16 = any("ratio_bf16" in row for row in t["rows"])
+  if bf16:
+    lines += ["bf16 columns: our step with `model.dtype=\"bfloat16\"` (oneDNN's bfloat16 convolutions) in a third "
+              "worker, against the same fp32 PyTorch step; its accuracy cost is in docs/SPEED.md.", ""]
+  rates = lambda values: " / ".join(f"{x:.1f}" for x in values)
+  return lines + _table(
+      ["row", "unit", "PyTorch", "ahup_jax", "ratio"] + (["ahup_jax bf16", "ratio bf16"] if bf16 else []),
+      [[row["config"], row["unit"], rates(row["torch_per_s"]), rates(row["jax_per_s"]), f"{row['ratio']:.2f}"]
+       + ([rates(row["jax_bf16_per_s"]), f"{row['ratio_bf16']:.2f}"] if "ratio_bf16" in row else
+          (["–", "–"] if bf16 else []))
+       for row in t["rows"]])
 
 
 def _profile(r: dict) -> list[str]:

@@ -2,6 +2,7 @@
 
   python -m benchmarks.torch_side                       # every row, 2 alternating rounds
   python -m benchmarks.torch_side --rows=res18-64 --rounds=3
+  python -m benchmarks.torch_side --jax_dtypes=float32,bfloat16   # ours also with model.dtype="bfloat16"
 
 PyTorch side (`benchmarks/torch_reference.py`, the official layout): G + T forward, soft-argmax, a D update on
 detached features (SA, LSGAN), then G+T with L1 + λ_D·LSGAN-SA (pivot sdt) through the updated D, two Adams (b1 0.5);
@@ -12,6 +13,10 @@ before the first round and idle while the other computes: in one process, PyTorc
 oneDNN convolutions had run (both load an OpenMP runtime named libgomp.so.1; 2-core Intel Xeon), which would have
 flattered our ratio. The SPA row runs one epoch of f (100k random poses, batch 256, Adam, clipping, dropout, the
 descriptor loss) on each side. Needs the optional `requirements-torch.txt` extra.
+
+`--jax_dtypes=float32,bfloat16` adds a third worker: our step with `model.dtype="bfloat16"` (oneDNN's bfloat16
+convolutions, AMX / AVX512-BF16 where the CPU has them) against the same fp32 PyTorch step — a speed lever with an
+accuracy cost (docs/SPEED.md), reported in its own column, never in place of the fp32 ratio.
 """
 from __future__ import annotations
 
@@ -81,11 +86,11 @@ def torch_saa_step(backbone: str, size: int, batch_np: dict, threads: int):
   return step
 
 
-def jax_saa_step(backbone: str, size: int, batch: int):
-  """(closure running one step of our compiled SAA step, the numpy batch it uses)."""
+def jax_saa_step(backbone: str, size: int, batch: int, dtype: str = "float32"):
+  """(closure running one step of our compiled SAA step in compute `dtype`, the numpy batch it uses)."""
   import jax
   from benchmarks import train_step
-  config = train_step.bench_config(backbone, size, batch)
+  config = train_step.bench_config(backbone, size, batch, dtype=dtype)
   config.adapt.lmd_D = LMD_D
   batch_np = train_step.fake_batch(config)
   jitted, state, global_batch = train_step.build(config)
@@ -149,13 +154,17 @@ def jax_spa_epoch(num_poses: int, batch: int):
   return epoch
 
 
+# Worker sides: PyTorch, ours in float32, ours in bfloat16 (`--jax_dtypes`).
+JAX_SIDES = {"float32": "jax", "bfloat16": "jax-bf16"}
+
+
 def _build(side: str, row: str, threads: int, spa_poses: int, spa_batch: int):
-  """The callable one worker times: `side` ("torch" or "jax") of `row`."""
+  """The callable one worker times: `side` ("torch", "jax" or "jax-bf16") of `row`."""
   if row == SPA_ROW:
     return torch_spa_epoch(spa_poses, spa_batch, threads) if side == "torch" else jax_spa_epoch(spa_poses, spa_batch)
   backbone, size, batch = ROWS[row]
-  if side == "jax":
-    return jax_saa_step(backbone, size, batch)[0]
+  if side != "torch":
+    return jax_saa_step(backbone, size, batch, {v: k for k, v in JAX_SIDES.items()}[side])[0]
   from benchmarks import train_step
   return torch_saa_step(backbone, size, train_step.fake_batch(train_step.bench_config(backbone, size, batch)),
                         threads)
@@ -178,19 +187,21 @@ def worker(side: str, row: str, threads: int, spa_poses: int, spa_batch: int, wa
 
 
 def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, threads: int, spa_poses: int,
-                 spa_batch: int) -> dict:
-  """Both sides of `row` in worker processes, in alternating rounds (PyTorch then JAX): median seconds per call of
-  each round → items/s and the ratio of the sides' medians."""
+                 spa_batch: int, jax_dtypes=("float32",)) -> dict:
+  """Both sides of `row` in worker processes, in alternating rounds (PyTorch then JAX, in each of `jax_dtypes`):
+  median seconds per call of each round → items/s and the ratio of the sides' medians (`ratio`: float32;
+  `ratio_bf16`: ours in bfloat16 against PyTorch's fp32)."""
   command = [sys.executable, "-m", "benchmarks.torch_side", f"--rows={row}", f"--threads={threads}",
              f"--spa_poses={spa_poses}", f"--spa_batch={spa_batch}", f"--warmup={warmup}"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   workers = {side: subprocess.Popen([*command, f"--worker={side}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True, cwd=root) for side in ("torch", "jax")}
+                                    text=True, cwd=root)
+             for side in ("torch", *(JAX_SIDES[d] for d in jax_dtypes))}
   try:
     for side, proc in workers.items():
       if proc.stdout.readline().strip() != "ready":
         raise RuntimeError(f"torch_side: the {side} worker of {row} failed to start (exit {proc.wait()})")
-    medians = {"torch": [], "jax": []}
+    medians = {side: [] for side in workers}
     for _ in range(rounds):
       for side, proc in workers.items():
         proc.stdin.write(f"{repeats}\n")
@@ -200,14 +211,19 @@ def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, t
     for proc in workers.values():
       proc.stdin.close()
       proc.wait()
-  torch_rate, jax_rate = ([items / s for s in medians[side]] for side in ("torch", "jax"))
-  return {"torch_per_s": torch_rate, "jax_per_s": jax_rate,
-          "ratio": statistics.median(jax_rate) / statistics.median(torch_rate)}
+  rates = {side: [items / s for s in values] for side, values in medians.items()}
+  out = {"torch_per_s": rates["torch"]}
+  for side, suffix in (("jax", ""), ("jax-bf16", "_bf16")):
+    if side in rates:
+      out[f"jax{suffix}_per_s"] = rates[side]
+      out[f"ratio{suffix}"] = statistics.median(rates[side]) / statistics.median(rates["torch"])
+  return out
 
 
 def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup: int = 2, threads: int = 0,
-        spa_poses: int = 100_000, spa_batch: int = 256) -> dict:
-  """Every row side by side; {"skipped": reason} when PyTorch is missing."""
+        spa_poses: int = 100_000, spa_batch: int = 256, jax_dtypes=("float32",)) -> dict:
+  """Every row side by side (the SAA rows ours in each of `jax_dtypes`, the SPA epoch in float32); {"skipped":
+  reason} when PyTorch is missing."""
   reason = torch_available()
   if reason:
     return {"skipped": reason}
@@ -220,7 +236,7 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
       config, unit = f"SPA epoch, {spa_poses} poses, batch {spa_batch}", "poses/s"
     else:
       backbone, size, batch = ROWS[name]
-      result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch)
+      result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch, jax_dtypes)
       config, unit = f"{backbone} {size}² batch {batch}", "images/s"
     out["rows"].append({"row": name, "config": config, "unit": unit, **result})
     print(json.dumps(out["rows"][-1]), flush=True)
@@ -236,13 +252,15 @@ def main() -> None:
   parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores, as XLA)")
   parser.add_argument("--spa_poses", type=int, default=100_000)
   parser.add_argument("--spa_batch", type=int, default=256)
-  parser.add_argument("--worker", choices=("torch", "jax"), help=argparse.SUPPRESS)
+  parser.add_argument("--jax_dtypes", default="float32",
+                      help="our step's compute dtypes, comma-separated of float32,bfloat16 (SAA rows)")
+  parser.add_argument("--worker", choices=("torch", *JAX_SIDES.values()), help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
     worker(args.worker, args.rows, args.threads, args.spa_poses, args.spa_batch, args.warmup)
     return
   print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, args.warmup, args.threads, args.spa_poses,
-                       args.spa_batch), indent=1))
+                       args.spa_batch, tuple(args.jax_dtypes.split(","))), indent=1))
 
 
 if __name__ == "__main__":

@@ -57,3 +57,21 @@ def test_torch_side_rows_become_a_table_and_one_target_each():
   assert "| res18 64² batch 32 | images/s | 50.0 / 60.0 | 90.0 / 100.0 | 1.73 |" in table
   assert "Test CPU (2 cores)" in table
   assert report._torch_side({"torch_side": {"skipped": "PyTorch not installed"}})[-2].startswith("Skipped")
+
+
+def test_torch_side_bfloat16_column_and_target():
+  """A row with our bfloat16 worker gets its own columns and target line; rows without it (SPA) show dashes."""
+  results = _results()
+  results["meta"] = {"cpu": "Test CPU", "cores": 2}
+  results["torch_side"] = {"threads": 2, "torch": "2.x", "rows": [
+      {"row": "res18-96", "config": "res18 96² batch 18", "unit": "images/s", "torch_per_s": [20.0, 22.0],
+       "jax_per_s": [21.0, 21.0], "ratio": 21.0 / 21.0, "jax_bf16_per_s": [33.0, 35.0], "ratio_bf16": 34.0 / 21.0},
+      {"row": "spa-epoch", "config": "SPA epoch", "unit": "poses/s", "torch_per_s": [10.0], "jax_per_s": [16.0],
+       "ratio": 1.6}]}
+  by_name = {t["target"]: t for t in report.targets(results)}
+  assert by_name["res18 96² batch 18 ≥ 1.5× PyTorch on the same CPU"]["status"] == "short"
+  assert by_name["res18 96² batch 18 in bfloat16 ≥ 1.5× PyTorch fp32 on the same CPU"]["status"] == "pass"
+  assert "SPA epoch in bfloat16 ≥ 1.5× PyTorch fp32 on the same CPU" not in by_name
+  table = "\n".join(report._torch_side(results))
+  assert "| res18 96² batch 18 | images/s | 20.0 / 22.0 | 21.0 / 21.0 | 1.00 | 33.0 / 35.0 | 1.62 |" in table
+  assert "| SPA epoch | poses/s | 10.0 | 16.0 | 1.60 | – | – |" in table

@@ -119,15 +119,16 @@ needs_onednn = pytest.mark.skipif(not layers.onednn.available(), reason=(
 @needs_onednn
 @pytest.mark.parametrize("positions,channels,dtype,expected", [
     (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (6 * 6, 256, jnp.float32, "xla"),
-    (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise")])
+    (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise"), (24 * 24, 64, jnp.bfloat16, "onednn")])
 def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
-  """oneDNN takes float32 planes from 12x12 up; float64 (the gradient checks) and small planes keep the rest."""
+  """oneDNN takes float32 and bfloat16 planes from 12x12 up; float64 (the gradient checks) and small planes keep
+  the rest."""
   assert layers.lowering(positions, channels, dtype) == expected
 
 
 @pytest.mark.parametrize("positions,dtype,expected", [
     (16 * 16, jnp.float32, "onednn"), (64 * 64, jnp.float32, "onednn"), (8 * 8, jnp.float32, "matmul"),
-    (64 * 64, jnp.float64, "matmul")])
+    (64 * 64, jnp.float64, "matmul"), (16 * 16, jnp.bfloat16, "onednn")])
 def test_pointwise_lowering_rule(positions, dtype, expected):
   """1x1 convolutions: oneDNN for float32 planes from 16x16 up, matmuls for the rest (and without oneDNN)."""
   assert layers.pointwise_lowering(positions, dtype) == (expected if layers.onednn.enabled() else "matmul")
@@ -176,32 +177,71 @@ def test_other_platforms_keep_xla_convolutions():
 
 
 @needs_onednn
-@pytest.mark.parametrize("hw,channels", [(6, 32), (9, 16)])
-def test_onednn_transposed_conv_equals_float64(hw, channels):
+@pytest.mark.parametrize("hw,channels,dtype", [(6, 32, jnp.float32), (9, 16, jnp.float32), (6, 32, jnp.bfloat16)])
+def test_onednn_transposed_conv_equals_float64(hw, channels, dtype):
   """`Deconv4x4` on oneDNN's transposed convolution (input planes ≥ 6x6) = `nn.ConvTranspose` in float64: output
   and both gradients within the fp32 accumulation bound (reduction lengths: 4 taps·C_in per output, 16 taps·C_out
-  per input gradient, B·h·w per kernel entry; flip or layout errors are O(1))."""
+  per input gradient, B·h·w per kernel entry; flip or layout errors are O(1)); in bfloat16 (operands rounded to it
+  first) plus one bfloat16 rounding of each result."""
   from flax import linen as nn
   from ahup_jax.models import head
   assert hw * hw >= head.ONEDNN_MIN_POSITIONS
   rng = np.random.default_rng(2)
-  x = rng.normal(size=(2, hw, hw + 1, channels)).astype(np.float32)
-  kernel = (rng.normal(size=(4, 4, channels, 8)) / np.sqrt(4 * channels)).astype(np.float32)
+  as_dtype = lambda a: np.asarray(jnp.asarray(a, dtype), np.float32)  # values representable in `dtype`
+  x = as_dtype(rng.normal(size=(2, hw, hw + 1, channels)))
+  kernel = as_dtype(rng.normal(size=(4, 4, channels, 8)) / np.sqrt(4 * channels))
   y_shape = (2, 2 * hw, 2 * hw + 2, 8)
-  g = rng.normal(size=y_shape).astype(np.float32)
+  g = as_dtype(rng.normal(size=y_shape))
 
   def results(module, x, kernel, g):
     y, pullback = jax.vjp(lambda x, k: module.apply({"params": {"kernel": k}}, x), x, kernel)
-    return (y, *pullback(g))
+    return (y, *pullback(g.astype(y.dtype)))
 
-  got = jax.jit(functools.partial(results, head.Deconv4x4(8)))(x, kernel, g)
+  got = jax.jit(functools.partial(results, head.Deconv4x4(8, dtype=dtype)))(x, kernel, g)
   with jax.enable_x64(True):
     reference = jax.jit(functools.partial(results, nn.ConvTranspose(8, (4, 4), (2, 2), ((2, 2), (2, 2)),
                                                                    use_bias=False, param_dtype=jnp.float64)))
     args = [jnp.asarray(a, jnp.float64) for a in (x, kernel, g)]
     exact = [np.asarray(a) for a in reference(*args)]
     magnitude = [np.asarray(a) for a in reference(*[jnp.abs(a) for a in args])]
+  roundoff = BF16_ROUNDOFF if dtype == jnp.bfloat16 else 0.0
   for what, a, b, m, n in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude,
                               (4 * channels, 16 * 8, 2 * hw * (hw + 1))):
+    accumulation = np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny
     error = np.abs(np.asarray(a, np.float64) - b)
-    assert np.all(error <= np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny), (what, float(error.max()))
+    assert np.all(error <= roundoff * (np.abs(b) + accumulation) + accumulation), (what, float(error.max()))
+
+
+# bfloat16's unit roundoff (8 significand bits): each bfloat16 result is the float32-accumulated value rounded once.
+BF16_ROUNDOFF = 2.0 ** -8
+
+
+@needs_onednn
+@pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
+    ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
+    ((2, 96, 96, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3))),      # the stem
+    ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
+def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
+  """oneDNN's bfloat16 convolution (`model.dtype="bfloat16"`) on bfloat16 operands = float64 on the same values:
+  output and input gradient (bfloat16) within one bfloat16 rounding of the float32-accumulated value, the kernel
+  gradient (float32 from oneDNN, then the kernel's bfloat16) likewise. A missing tap or a layout error is O(1)."""
+  rng = np.random.default_rng(3)
+  as_bf16 = lambda a: jnp.asarray(a, jnp.bfloat16)
+  x = as_bf16(rng.normal(size=x_shape))
+  w = as_bf16(rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[:3])))
+  y_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, strides, pads), x, w).shape
+  g = as_bf16(rng.normal(size=y_shape))
+  assert (layers.pointwise_lowering(y_shape[1] * y_shape[2], jnp.bfloat16) if w_shape[:2] == (1, 1)
+          else layers.lowering(y_shape[1] * y_shape[2], x_shape[3], jnp.bfloat16)) == "onednn"
+  got = _float32_results(x, w, g, strides, pads)
+  assert [a.dtype for a in got] == [jnp.bfloat16] * 3
+  exact, magnitude = _float64_results(*(np.asarray(a, np.float32) for a in (x, w, g)), strides, pads)
+  kh, kw, c_in, c_out = w_shape
+  lengths = (kh * kw * c_in, kh * kw * c_out, y_shape[0] * y_shape[1] * y_shape[2])
+  for what, a, b, m, n in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude, lengths):
+    accumulation = np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny
+    error = np.abs(np.asarray(a, np.float64) - b)
+    bound = BF16_ROUNDOFF * (np.abs(b) + accumulation) + accumulation
+    assert np.all(error <= bound), (what, float(np.max(error / bound)))
+    # ... and not merely as good as float32 by accident of the data: the rounding to bfloat16 shows.
+    assert np.max(error / (np.abs(b) + accumulation)) > EPS * 16, what

@@ -27,7 +27,7 @@ class Deconv4x4(nn.Module):
   Same parameter as `nn.ConvTranspose(features, (4, 4), strides=2, padding=((2, 2), (2, 2)))` (kernel
   [4, 4, C, features], a plain conv over the zero-dilated input), computed as four 2x2 convs — one per output
   phase (`layers.conv`) — interleaved: the same multiply-adds without the zero-dilated input, whose gradients are
-  slow on CPU. On CPU in float32 with `onednn.enabled()`: oneDNN's transposed convolution instead.
+  slow on CPU. On CPU in float32 or bfloat16 with `onednn.enabled()`: oneDNN's transposed convolution instead.
   """
   features: int
   dtype: Any = jnp.float32
@@ -37,11 +37,12 @@ class Deconv4x4(nn.Module):
   def __call__(self, x):
     kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), jnp.float32)
     x = x.astype(self.dtype)
-    if (x.shape[1] * x.shape[2] >= ONEDNN_MIN_POSITIONS and jnp.dtype(self.dtype) == jnp.float32
+    if (x.shape[1] * x.shape[2] >= ONEDNN_MIN_POSITIONS and jnp.dtype(self.dtype) in onednn.DTYPE_SUFFIX
         and onednn.enabled()):
       # oneDNN's transposed conv takes PyTorch's weight layout: the same taps, spatially flipped.
       return jax.lax.platform_dependent(
-          x, kernel, cpu=lambda x, k: onednn.conv_transpose(x, k[::-1, ::-1], (2, 2), ((1, 1), (1, 1))),
+          x, kernel.astype(self.dtype),
+          cpu=lambda x, k: onednn.conv_transpose(x, k[::-1, ::-1], (2, 2), ((1, 1), (1, 1))),
           default=self._by_phases)
     return self._by_phases(x, kernel)
 

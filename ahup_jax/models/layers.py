@@ -132,31 +132,33 @@ def conv_im2col(lhs, rhs, strides, pads):
 # 1–5 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
 IM2COL_MAX_POSITIONS = 4 * 4
 IM2COL_MAX_IN_CHANNELS = 4
-# On CPU, float32 convolutions with output planes of at least this many positions run as oneDNN's (the stem
-# included) when `onednn.enabled()`: forward + both gradients 2.2x XLA:CPU's at 24² (ResNet-18 96²'s layer1), 2.6x at
-# 32², 1.5x for the stem, 1.0–1.5x at 12², 0.35x at 3² (`benchmarks/conv_lowerings.py`, 2-core Intel Xeon).
+# On CPU, float32 and bfloat16 convolutions with output planes of at least this many positions run as oneDNN's
+# (the stem included) when `onednn.enabled()`: forward + both gradients 2.2x XLA:CPU's at 24² (ResNet-18 96²'s
+# layer1), 2.6x at 32², 1.5x for the stem, 1.0–1.5x at 12², 0.35x at 3² (`benchmarks/conv_lowerings.py`, 2-core
+# Intel Xeon, float32; bfloat16's smaller planes measured no clear winner, so the same rule).
 ONEDNN_MIN_POSITIONS = 12 * 12
 
 
 def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
   """Which lowering `conv` uses on CPU for an output plane of `out_positions`, `in_channels` input channels and
   `dtype`: "onednn", "im2col", "tapwise" or "xla" (other platforms always use XLA's own convolution)."""
-  if out_positions >= ONEDNN_MIN_POSITIONS and jnp.dtype(dtype) == jnp.float32 and onednn.enabled():
+  if out_positions >= ONEDNN_MIN_POSITIONS and jnp.dtype(dtype) in onednn.DTYPE_SUFFIX and onednn.enabled():
     return "onednn"
   if out_positions <= IM2COL_MAX_POSITIONS or in_channels <= IM2COL_MAX_IN_CHANNELS:
     return "im2col"
   return "tapwise" if out_positions >= TAPWISE_MIN_POSITIONS else "xla"
 
 
-# On CPU, float32 1x1 convolutions with output planes of at least this many positions run as oneDNN's when
-# `onednn.enabled()`, smaller ones as `pointwise` matmuls: fwd + both gradients 0.96–1.6x the matmuls for ResNet-50
-# 256²'s 1x1s from 16² up (the whole step 1.09x), 0.4–0.86x at 8² and below (2-core Intel Xeon, 2026-12-03).
+# On CPU, float32 and bfloat16 1x1 convolutions with output planes of at least this many positions run as oneDNN's
+# when `onednn.enabled()`, smaller ones as `pointwise` matmuls: fwd + both gradients 0.96–1.6x the matmuls for
+# ResNet-50 256²'s 1x1s from 16² up (the whole step 1.09x), 0.4–0.86x at 8² and below (2-core Intel Xeon, float32).
 ONEDNN_POINTWISE_MIN_POSITIONS = 16 * 16
 
 
 def pointwise_lowering(out_positions: int, dtype=jnp.float32) -> str:
   """Which lowering an unpadded 1x1 convolution uses on CPU: "onednn" or "matmul" (`pointwise`)."""
-  if out_positions >= ONEDNN_POINTWISE_MIN_POSITIONS and jnp.dtype(dtype) == jnp.float32 and onednn.enabled():
+  if (out_positions >= ONEDNN_POINTWISE_MIN_POSITIONS and jnp.dtype(dtype) in onednn.DTYPE_SUFFIX
+      and onednn.enabled()):
     return "onednn"
   return "matmul"
 

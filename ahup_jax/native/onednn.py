@@ -3,9 +3,10 @@
 XLA:CPU's own convolutions (and their gradients) run ResNet's large planes at a third to a half of what oneDNN —
 the library PyTorch's CPU convolutions use — reaches on the same cores (`python -m benchmarks.conv_lowerings`).
 `onednn_conv.cc` wraps oneDNN's direct convolution and transposed convolution for NHWC activations and HWIO kernels
-in float32; this module builds it once per environment against the pinned `onednn-cpu-gomp` wheels and jaxlib's
-FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn` by hand), loads it, registers the FFI
-targets and wraps them as differentiable `conv` / `conv_transpose`.
+in float32 and bfloat16 (`config.model.dtype="bfloat16"`: oneDNN accumulates in float32 and runs bfloat16 on AMX
+where the CPU has it, docs/SPEED.md); this module builds it once per environment against the pinned
+`onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn`
+by hand), loads it, registers the FFI targets and wraps them as differentiable `conv` / `conv_transpose`.
 
 When the library cannot be built or loaded (no C++ compiler, no oneDNN wheel) or `AHUP_ONEDNN=0` is set,
 `available()` is False and the models keep XLA's convolutions (`enabled()` decides, also per device count): same
@@ -28,7 +29,11 @@ import jax
 import numpy as np
 
 SOURCE = pathlib.Path(__file__).with_name("onednn_conv.cc")
-_TARGETS = tuple(f"Ahup{op}{part}" for op in ("Conv", "Deconv") for part in ("Fwd", "BwdData", "BwdWeights"))
+# FFI target name suffix per operand type (a call's operands share it; so do its results, but for the kernel
+# gradient, float32 from oneDNN in both cases).
+DTYPE_SUFFIX = {np.dtype(np.float32): "", np.dtype(jax.numpy.bfloat16): "Bf16"}
+_TARGETS = tuple(f"Ahup{op}{part}{suffix}" for op in ("Conv", "Deconv") for part in ("Fwd", "BwdData", "BwdWeights")
+                 for suffix in DTYPE_SUFFIX.values())
 
 
 def _prefix() -> pathlib.Path:
@@ -116,11 +121,16 @@ def _attributes(strides, pads) -> dict:
   return {name: np.int64(value) for name, value in zip(("sh", "sw", "pt", "pb", "pl", "pr"), (sh, sw, pt, pb, pl, pr))}
 
 
-def _call(target: str, shape, *operands, strides, pads):
+def _call(target: str, shape, *operands, strides, pads, result_dtype=None):
+  """The FFI call `target` (+ the operands' type suffix) → `shape` in `result_dtype` (default: the operands')."""
+  dtype = np.dtype(operands[0].dtype)
+  if dtype not in DTYPE_SUFFIX or any(np.dtype(o.dtype) != dtype for o in operands):
+    raise TypeError(f"{target}: operands must all be float32 or all bfloat16, got {[str(o.dtype) for o in operands]}")
+  target += DTYPE_SUFFIX[dtype]
   if not available():  # loads and registers the FFI targets on first use
     raise RuntimeError(f"{target}: the oneDNN convolutions are not available (see the warning above, or run "
                        "`python -m ahup_jax.native.onednn`); use XLA's convolutions instead")
-  return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(shape, operands[0].dtype))(
+  return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(shape, result_dtype or dtype))(
       *operands, **_attributes(strides, pads))
 
 
@@ -139,7 +149,8 @@ def _op(name: str, out_hw, doc: str):
   def bwd(strides, pads, residuals, grad):
     x, w = residuals
     return (_call(f"Ahup{name}BwdData", x.shape, grad, w, strides=strides, pads=pads),
-            _call(f"Ahup{name}BwdWeights", w.shape, x, grad, strides=strides, pads=pads))
+            _call(f"Ahup{name}BwdWeights", w.shape, x, grad, strides=strides, pads=pads,
+                  result_dtype=np.float32).astype(w.dtype))  # float32 from oneDNN (see onednn_conv.cc)
 
   op.defvjp(fwd, bwd)
   op.__doc__ = doc
@@ -147,15 +158,16 @@ def _op(name: str, out_hw, doc: str):
 
 
 conv = _op("Conv", lambda hw, k, s, p: [(n + sum(pad) - kk) // ss + 1 for n, kk, ss, pad in zip(hw, k, s, p)], """
-    x [B, H, W, C_in] (float32) * w [kh, kw, C_in, C_out] → [B, ho, wo, C_out], strides (sh, sw), pads
+    x [B, H, W, C_in] * w [kh, kw, C_in, C_out] → [B, ho, wo, C_out], strides (sh, sw), pads
     ((top, bottom), (left, right)): `lax.conv_general_dilated` with NHWC/HWIO/NHWC, computed by oneDNN (CPU only;
-    a RuntimeError where `available()` is False).""")
+    a RuntimeError where `available()` is False). x and w both float32 or both bfloat16; the result has their type.""")
 
 conv_transpose = _op("Deconv",
                      lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)], """
-    PyTorch's ConvTranspose2d (no bias, dilation or groups) by oneDNN: x [B, h, w, C_in] (float32), w [kh, kw, C_in,
+    PyTorch's ConvTranspose2d (no bias, dilation or groups) by oneDNN: x [B, h, w, C_in], w [kh, kw, C_in,
     C_out] (= PyTorch's weight [C_in, C_out, kh, kw] transposed (2, 3, 0, 1)), pads PyTorch's `padding` per side
-    ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only.""")
+    ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only; float32 or bfloat16
+    as `conv`.""")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // oneDNN convolutions and transposed convolutions as XLA FFI handlers (ahup_jax/native/onednn.py): NHWC
-// activations, HWIO kernels, float32, no dilation or groups.
+// activations, HWIO kernels, no dilation or groups; float32 or bfloat16 (every operand and result of one call in the
+// same type; oneDNN accumulates bfloat16 in float32 and uses AVX512-BF16 / AMX where the CPU has them).
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -36,9 +37,9 @@ Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> w, ff
           {sh, sw}, {pt, pl}, {pb, pr}};
 }
 
-memory::desc Act(const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::nhwc); }
-memory::desc Hwio(const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::hwio); }
-memory::desc Any(const memory::dims& d) { return memory::desc(d, memory::data_type::f32, tag::any); }
+// oneDNN's data type for an FFI element type.
+template <ffi::DataType T>
+constexpr memory::data_type kDnnl = T == ffi::DataType::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
 
 // Runs `body` under the call lock, turning oneDNN's exceptions into FFI errors (XLA reports them to Python).
 template <typename Body>
@@ -54,8 +55,14 @@ ffi::Error Guarded(Body body) {
 
 // One op family of oneDNN (convolution or deconvolution = transposed convolution): forward, backward data
 // (∂L/∂x from ∂L/∂y and the kernel), backward weights (∂L/∂kernel from x and ∂L/∂y). x is oneDNN's "src", y its "dst".
-template <typename FwdT, typename BwdDataT, typename BwdWeightsT, dnnl::algorithm kAlgorithm>
+template <typename FwdT, typename BwdDataT, typename BwdWeightsT, dnnl::algorithm kAlgorithm, ffi::DataType T>
 struct Family {
+  using Buffer = ffi::Buffer<T>;
+  using Result = ffi::ResultBuffer<T>;
+  static memory::desc Act(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::nhwc); }
+  static memory::desc Hwio(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::hwio); }
+  static memory::desc Any(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::any); }
+
   static typename FwdT::primitive_desc FwdPd(const Geometry& g) {
     return typename FwdT::primitive_desc(Engine(), dnnl::prop_kind::forward_training, kAlgorithm, Act(g.src),
                                          Any(g.wei), Act(g.dst), g.strides, g.pad_l, g.pad_r);
@@ -70,46 +77,49 @@ struct Family {
     return blocked;
   }
 
-  static ffi::Error Fwd(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> y,
+  static ffi::Error Fwd(Buffer x, Buffer w, Result y,
                         int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
     return Guarded([&] {
       Geometry g = MakeGeometry(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr);
       auto pd = FwdPd(g);
       dnnl::stream s(Engine());
-      memory wei = Weights(s, pd.weights_desc(), g.wei, w.typed_data());
-      FwdT(pd).execute(s, {{DNNL_ARG_SRC, memory(Act(g.src), Engine(), x.typed_data())},
+      memory wei = Weights(s, pd.weights_desc(), g.wei, w.untyped_data());
+      FwdT(pd).execute(s, {{DNNL_ARG_SRC, memory(Act(g.src), Engine(), x.untyped_data())},
                            {DNNL_ARG_WEIGHTS, wei},
-                           {DNNL_ARG_DST, memory(Act(g.dst), Engine(), y->typed_data())}});
+                           {DNNL_ARG_DST, memory(Act(g.dst), Engine(), y->untyped_data())}});
       s.wait();
     });
   }
 
-  static ffi::Error BwdData(ffi::Buffer<ffi::F32> gy, ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> gx,
+  static ffi::Error BwdData(Buffer gy, Buffer w, Result gx,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
     return Guarded([&] {
       Geometry g = MakeGeometry(gx->dimensions(), w.dimensions(), gy.dimensions(), sh, sw, pt, pb, pl, pr);
       typename BwdDataT::primitive_desc pd(Engine(), kAlgorithm, Act(g.src), Any(g.wei), Act(g.dst), g.strides,
                                            g.pad_l, g.pad_r, FwdPd(g));
       dnnl::stream s(Engine());
-      memory wei = Weights(s, pd.weights_desc(), g.wei, w.typed_data());
-      BwdDataT(pd).execute(s, {{DNNL_ARG_DIFF_DST, memory(Act(g.dst), Engine(), gy.typed_data())},
+      memory wei = Weights(s, pd.weights_desc(), g.wei, w.untyped_data());
+      BwdDataT(pd).execute(s, {{DNNL_ARG_DIFF_DST, memory(Act(g.dst), Engine(), gy.untyped_data())},
                                {DNNL_ARG_WEIGHTS, wei},
-                               {DNNL_ARG_DIFF_SRC, memory(Act(g.src), Engine(), gx->typed_data())}});
+                               {DNNL_ARG_DIFF_SRC, memory(Act(g.src), Engine(), gx->untyped_data())}});
       s.wait();
     });
   }
 
-  static ffi::Error BwdWeights(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> gy, ffi::ResultBuffer<ffi::F32> gw,
+  // ∂L/∂kernel in float32 for either input type: oneDNN's AMX kernel-gradient convolution with a bfloat16 result ran
+  // 10-50x slower than with a float32 one (ResNet-18 96²'s shapes, 2-core Sapphire Rapids Xeon).
+  static ffi::Error BwdWeights(Buffer x, Buffer gy, ffi::ResultBuffer<ffi::F32> gw,
                                int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
     return Guarded([&] {
       Geometry g = MakeGeometry(x.dimensions(), gw->dimensions(), gy.dimensions(), sh, sw, pt, pb, pl, pr);
-      typename BwdWeightsT::primitive_desc pd(Engine(), kAlgorithm, Act(g.src), Any(g.wei), Act(g.dst),
+      memory::desc any_f32(g.wei, memory::data_type::f32, tag::any);
+      typename BwdWeightsT::primitive_desc pd(Engine(), kAlgorithm, Act(g.src), any_f32, Act(g.dst),
                                               g.strides, g.pad_l, g.pad_r, FwdPd(g));
       dnnl::stream s(Engine());
-      memory user(Hwio(g.wei), Engine(), gw->typed_data());
+      memory user(memory::desc(g.wei, memory::data_type::f32, tag::hwio), Engine(), gw->untyped_data());
       memory diff_wei = pd.diff_weights_desc() == user.get_desc() ? user : memory(pd.diff_weights_desc(), Engine());
-      BwdWeightsT(pd).execute(s, {{DNNL_ARG_SRC, memory(Act(g.src), Engine(), x.typed_data())},
-                                  {DNNL_ARG_DIFF_DST, memory(Act(g.dst), Engine(), gy.typed_data())},
+      BwdWeightsT(pd).execute(s, {{DNNL_ARG_SRC, memory(Act(g.src), Engine(), x.untyped_data())},
+                                  {DNNL_ARG_DIFF_DST, memory(Act(g.dst), Engine(), gy.untyped_data())},
                                   {DNNL_ARG_DIFF_WEIGHTS, diff_wei}});
       if (diff_wei != user) dnnl::reorder(diff_wei, user).execute(s, diff_wei, user);
       s.wait();
@@ -117,26 +127,33 @@ struct Family {
   }
 };
 
+template <ffi::DataType T>
 using Conv = Family<dnnl::convolution_forward, dnnl::convolution_backward_data,
-                    dnnl::convolution_backward_weights, dnnl::algorithm::convolution_direct>;
+                    dnnl::convolution_backward_weights, dnnl::algorithm::convolution_direct, T>;
+template <ffi::DataType T>
 using Deconv = Family<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
-                      dnnl::deconvolution_backward_weights, dnnl::algorithm::deconvolution_direct>;
+                      dnnl::deconvolution_backward_weights, dnnl::algorithm::deconvolution_direct, T>;
 
 }  // namespace
 
 #define AHUP_ATTRS                                                                                             \
   .Attr<int64_t>("sh").Attr<int64_t>("sw").Attr<int64_t>("pt").Attr<int64_t>("pb").Attr<int64_t>("pl")        \
       .Attr<int64_t>("pr")
-#define AHUP_HANDLER(name, fn)                                                                                 \
+// One handler per (op, input type): Ahup<Conv|Deconv><Fwd|BwdData|BwdWeights> for float32, ...Bf16 for bfloat16.
+// Results have the inputs' type, except the kernel gradient's (always float32).
+#define AHUP_HANDLER(name, fn, T, R)                                                                           \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn,                                                                      \
                                 ffi::Ffi::Bind()                                                               \
-                                    .Arg<ffi::Buffer<ffi::F32>>()                                              \
-                                    .Arg<ffi::Buffer<ffi::F32>>()                                              \
-                                    .Ret<ffi::Buffer<ffi::F32>>() AHUP_ATTRS)
+                                    .Arg<ffi::Buffer<T>>()                                                     \
+                                    .Arg<ffi::Buffer<T>>()                                                     \
+                                    .Ret<ffi::Buffer<R>>() AHUP_ATTRS)
+#define AHUP_HANDLERS(op)                                                                                      \
+  AHUP_HANDLER(Ahup##op##Fwd, op<ffi::F32>::Fwd, ffi::F32, ffi::F32);                                          \
+  AHUP_HANDLER(Ahup##op##BwdData, op<ffi::F32>::BwdData, ffi::F32, ffi::F32);                                  \
+  AHUP_HANDLER(Ahup##op##BwdWeights, op<ffi::F32>::BwdWeights, ffi::F32, ffi::F32);                            \
+  AHUP_HANDLER(Ahup##op##FwdBf16, op<ffi::BF16>::Fwd, ffi::BF16, ffi::BF16);                                   \
+  AHUP_HANDLER(Ahup##op##BwdDataBf16, op<ffi::BF16>::BwdData, ffi::BF16, ffi::BF16);                           \
+  AHUP_HANDLER(Ahup##op##BwdWeightsBf16, op<ffi::BF16>::BwdWeights, ffi::BF16, ffi::F32);
 
-AHUP_HANDLER(AhupConvFwd, Conv::Fwd);
-AHUP_HANDLER(AhupConvBwdData, Conv::BwdData);
-AHUP_HANDLER(AhupConvBwdWeights, Conv::BwdWeights);
-AHUP_HANDLER(AhupDeconvFwd, Deconv::Fwd);
-AHUP_HANDLER(AhupDeconvBwdData, Deconv::BwdData);
-AHUP_HANDLER(AhupDeconvBwdWeights, Deconv::BwdWeights);
+AHUP_HANDLERS(Conv)
+AHUP_HANDLERS(Deconv)
