@@ -11,6 +11,7 @@ kh·kw·C_out for the input gradient, B·ho·wo for the kernel gradient. A wrong
 from __future__ import annotations
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -245,3 +246,32 @@ def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
     assert np.all(error <= bound), (what, float(np.max(error / bound)))
     # ... and not merely as good as float32 by accident of the data: the rounding to bfloat16 shows.
     assert np.max(error / (np.abs(b) + accumulation)) > EPS * 16, what
+
+
+@needs_onednn
+def test_bfloat16_pose_net_runs_its_large_convolutions_on_onednn_in_bfloat16():
+  """`model.dtype="bfloat16"` sends G's large-plane convolutions and T's transposed convolutions to the bfloat16 oneDNN
+  calls, forward and backward (no float32 oneDNN call, whose operands would have been upcast); the parameters'
+  gradients stay float32. (Each call's values: the bfloat16 tests above; the net is only traced here.)"""
+  from ahup_jax import models
+  from configs import saa
+  model_cfg = saa.get_config("synth").model
+  model_cfg.backbone, model_cfg.input_size, model_cfg.depth_bins, model_cfg.dtype = "res18", 64, 16, "bfloat16"
+  backbone, head = models.build_pose_net(model_cfg)
+  images = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
+  g_vars = jax.eval_shape(lambda x: backbone.init(jax.random.PRNGKey(0), x, train=False), images)
+  feats = jax.eval_shape(lambda v, x: backbone.apply(v, x, train=False), g_vars, images)
+  t_vars = jax.eval_shape(lambda f: head.init(jax.random.PRNGKey(1), f, train=False), feats)
+
+  def loss(g_vars, t_vars, images):  # train mode, as the step
+    feats, _ = backbone.apply(g_vars, images, train=True, mutable=["batch_stats"])
+    logits, _ = head.apply(t_vars, feats, train=True, mutable=["batch_stats"])
+    return jnp.sum(models.soft_argmax(logits) ** 2)
+
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+  text = grad.lower(g_vars, t_vars, images).as_text()  # traced and lowered only: no compilation
+  for target in ("AhupConvFwdBf16", "AhupConvBwdDataBf16", "AhupConvBwdWeightsBf16", "AhupDeconvFwdBf16",
+                 "AhupDeconvBwdDataBf16", "AhupDeconvBwdWeightsBf16"):
+    assert target in text, target
+  assert not re.search(r"@Ahup(Conv|Deconv)(Fwd|BwdData|BwdWeights)\(", text)  # a float32 call (no Bf16 suffix)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(jax.eval_shape(grad, g_vars, t_vars, images)))
