@@ -15,8 +15,8 @@ flattered our ratio. The SPA row runs one epoch of f (100k random poses, batch 2
 descriptor loss) on each side. Needs the optional `requirements-torch.txt` extra.
 
 `--jax_dtypes=float32,bfloat16` adds a third worker: our step with `model.dtype="bfloat16"` (oneDNN's bfloat16
-convolutions, AMX / AVX512-BF16 where the CPU has them) against the same fp32 PyTorch step — a speed lever with an
-accuracy cost (docs/SPEED.md), reported in its own column, never in place of the fp32 ratio.
+convolutions, AMX / AVX512-BF16 where the CPU has them) against the same fp32 PyTorch step — a speed lever whose
+accuracy cost is measured in docs/SPEED.md, reported in its own column, never in place of the fp32 ratio.
 """
 from __future__ import annotations
 
