@@ -21,10 +21,14 @@ def _abstract_init(module, *args, **kwargs):
 
 def xla_flops(fn, *args) -> float:
   """XLA's HLO cost analysis of `fn` traced afresh for `args` (shapes only; nothing is executed), with XLA's own
-  convolutions: the work of oneDNN's FFI calls (`native.onednn`) is invisible to the cost analysis."""
+  convolutions: the work of oneDNN's FFI calls (`native.onednn`) is invisible to the cost analysis. On GPUs the
+  count is the compiled program's, which leaves out the cuDNN convolutions (docs/SPEED.md): compare CPU counts only."""
   fn = getattr(fn, "__wrapped__", fn)  # a jitted function: trace its Python function, not the cached trace
   with onednn.disabled():
-    cost = jax.jit(lambda *a: fn(*a)).lower(*args).cost_analysis()
+    lowered = jax.jit(lambda *a: fn(*a)).lower(*args)
+    cost = lowered.cost_analysis()
+    if cost is None:  # GPU backends count only the compiled program
+      cost = lowered.compile().cost_analysis()
   if isinstance(cost, (list, tuple)):  # older jax returns one dict per computation
     cost = cost[0]
   return float(cost.get("flops", 0.0))

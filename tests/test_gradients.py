@@ -148,10 +148,14 @@ def adam_mu(opt_state):
 
 
 def compiled_step_gradients(config, state, batch):
-  """One step of the real compiled train step (sharding.jit_train_step) → (G/T grads, D grads, updated D)."""
+  """One step of the real compiled train step (sharding.jit_train_step) → (G/T grads, D grads, updated D).
+
+  Compiled at "highest" matmul precision: a no-op on CPU, and on GPUs it turns off TF32, which XLA uses for float32
+  convolutions and matmuls by default there and which is 2^-11 precise (docs/NUMERICS.md §5)."""
   mesh = sharding.make_mesh(config.mesh)
   step = sharding.jit_train_step(saa_step.make_train_step(config), mesh, state)
-  new_state, _ = step(state, sharding.to_global(batch, mesh))
+  with jax.default_matmul_precision("highest"):
+    new_state, _ = step(state, sharding.to_global(batch, mesh))
   double = functools.partial(jax.tree.map, lambda m: np.asarray(2.0 * m))  # exact: 0.5·g → g
   return double(adam_mu(new_state.opt_state_gt)), double(adam_mu(new_state.opt_state_d)), new_state.params["D"]
 
