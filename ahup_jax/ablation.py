@@ -8,7 +8,7 @@ Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablati
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
 (validation), fits and applies SPA where the row asks, and writes `results.json` there. A run whose results.json
 exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
-resumable. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
+resumable; `--previous=<ablation.json>` adds new rows to an earlier report without retraining its runs. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
 the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
 left/right sign agreement, the source-domain test, and paired per-seed differences (`PAIRED`): SAA + Jo2D (± SPA) −
 source only, and each discriminator row − the same batch without D.
@@ -310,9 +310,48 @@ def gap_note(cfg: ml_collections.ConfigDict) -> str:
   return f" (source with the {gap_label(cfg.gaps_closed)} gap closed)" if cfg.gaps_closed else ""
 
 
+# What must match for an earlier run to stand in a table with new ones: the data, the budget and the evaluation.
+COMPARABLE = ("preset", "data_root", "val_subject", "val_every", "flip_test", "spa_epochs", "gaps_closed", "train")
+
+
+def adopt_previous(cfg: ml_collections.ConfigDict, path: str) -> list[tuple[str, int]]:
+  """Copies the finished runs of an earlier report (its ablation.json) into `cfg`'s run folders as results.json, so
+  new rows join a table without retraining the old ones. Only rows in cfg.rows and seeds < cfg.seeds; runs already
+  in the folders win. ValueError naming the setting when the earlier report was made with other data, budget or
+  evaluation. Returns the (row, seed) pairs adopted. Figures need the run folders: adopted rows have none."""
+  with open(path) as f:
+    previous = json.load(f)
+  if "config" not in previous or "runs" not in previous:
+    raise ValueError(f"{path}: not an ablation.json (expected the keys 'config' and 'runs')")
+  def plain(value):
+    return json.loads(json.dumps(value.to_dict() if hasattr(value, "to_dict") else value, default=_plain))
+  defaults = ablation_configs.get_config()
+  for key in COMPARABLE:
+    old, new = previous["config"].get(key), plain(cfg[key])
+    if isinstance(old, dict):  # settings added since that report held their default value then
+      old = {**plain(defaults[key]), **old}
+    if old != new:
+      raise ValueError(f"{path}: config.{key} was {old!r} there but is {new!r} now; its runs are not comparable "
+                       "(rerun them, or pass the same settings)")
+  adopted = []
+  for row in cfg.rows:
+    for result in previous["runs"].get(row, []):
+      target = os.path.join(run_dir(cfg, row, int(result["seed"])), "results.json")
+      if int(result["seed"]) >= cfg.seeds or os.path.exists(target):
+        continue
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      with open(target, "w") as f:
+        json.dump(result, f, indent=1)
+      adopted.append((row, int(result["seed"])))
+  print(f"adopted {len(adopted)} finished run(s) from {path}", flush=True)
+  return adopted
+
+
 def run(cfg: ml_collections.ConfigDict) -> dict:
   """Every (row, seed) of `cfg` (skipping finished ones), then the summary, the report and the figures."""
   _setup_cache(cfg)
+  if cfg.get("previous"):
+    adopt_previous(cfg, cfg.previous)
   todo = [(cfg, row, seed) for row in cfg.rows for seed in range(cfg.seeds)]
   runs: dict[str, list[dict]] = {row: [] for row in cfg.rows}
   for (_, row, _), result in zip(todo, run_many(todo)):
@@ -508,7 +547,7 @@ def main(argv) -> None:
   values = flags.FLAGS
   cfg = ablation_configs.get_config("quick") if values.quick else _CONFIG.value
   cfg = cfg.copy_and_resolve_references()
-  for name in ("seeds", "workdir", "out_dir", "data_root", "figures"):
+  for name in ("seeds", "workdir", "out_dir", "data_root", "figures", "previous"):
     if values[name].present or (name == "figures" and not values.figures):
       cfg[name] = values[name].value
   if values.steps is not None:
@@ -533,6 +572,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("out_dir", "", "report, JSON and figures (overrides config.out_dir when given).")
   flags.DEFINE_string("data_root", "", "embedded data folder (overrides config.data_root when given).")
   flags.DEFINE_bool("figures", True, "write the figures (--nofigures: only the table and JSON).")
+  flags.DEFINE_string("previous", "", "an earlier report's ablation.json: its finished runs join this table "
+                      "without retraining (same data, budget and evaluation, or an error says which setting differs).")
   flags.DEFINE_list("gaps_closed", [], f"train every row on data whose source has these gaps closed (of "
                     f"{', '.join(domains.GAPS)}), generated into <preset folder>_closed_<gaps>.")
   flags.DEFINE_bool("gap_table", False, "instead of the rows: source only with each domain gap closed in turn "

@@ -201,14 +201,18 @@ def pooled_features(config, variables: dict, records, count: int) -> tuple[np.nd
 
 
 def ablation_figures(cfg, summary: dict) -> list[str]:
-  """Writes every figure of the ablation into cfg.out_dir from the runs' folders; returns the paths."""
+  """Writes every figure of the ablation into cfg.out_dir from the runs' folders; returns the paths. Rows adopted
+  from an earlier report (`--previous`) have no folder: they are in the bar chart only."""
   from ahup_jax import ablation, jobs
   from data_pipelines import readers
   out = cfg.out_dir
   written = [ablation_bars(summary["rows"], os.path.join(out, "ablation_bars.png"))]
-  models_rows = [r for r in (ablation.SOURCE_ROW, ablation.FULL_ROW) if r in cfg.rows]
+  trained_here = [r for r in cfg.rows if os.path.isdir(os.path.join(ablation.run_dir(cfg, r, 0), "tensorboard"))]
+  models_rows = [r for r in (ablation.SOURCE_ROW, ablation.FULL_ROW) if r in trained_here]
+  if not trained_here:
+    return written
   curves = {}
-  for row in cfg.rows:
+  for row in trained_here:
     curves[row] = read_scalars(os.path.join(ablation.run_dir(cfg, row, 0), "tensorboard"))
   written.append(training_curves(curves, os.path.join(out, "ablation_training_curves.png")))
   if not models_rows:

@@ -48,6 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.val_every = 3                    # evaluate every val_every-th record of it (time)
   c.flip_test = False                # the protocol's flip test doubles evaluation time; off to fit the budget
   c.figures = True
+  c.previous = ""                    # an earlier ablation.json whose finished runs join the table (--previous)
   c.tsne_per_domain = 150            # crops per domain in the feature t-SNE
   c.skeleton_examples = 4            # test crops in the skeleton figure
   c.train = ml_collections.ConfigDict(dict(

@@ -96,6 +96,33 @@ def test_gap_configs_point_each_gap_at_its_own_generated_folder():
   assert ablation.row_config(cfg, "source only", 0).data.root == "/data/synth_small/"
 
 
+def test_previous_report_runs_join_the_table_only_when_comparable(tmp_path):
+  cfg = ablation_configs.get_config("quick")
+  cfg.workdir, cfg.seeds, cfg.rows = str(tmp_path / "runs"), 2, ("source only", "SAA")
+  config = json.loads(json.dumps(cfg.to_dict(), default=ablation._plain))
+  del config["train"]["dtype"]  # a report from before a setting existed: it held the default then
+  runs = {"source only": [_result("source only", s, 200.0 + s, 150.0) for s in range(3)],
+          "C": [_result("C", 0, 190.0, 140.0)]}
+  path = tmp_path / "ablation.json"
+  path.write_text(json.dumps({"config": config, "runs": runs}))
+  kept = pathlib.Path(ablation.run_dir(cfg, "source only", 1), "results.json")
+  kept.parent.mkdir(parents=True)
+  kept.write_text(json.dumps(_result("source only", 1, 111.0, 99.0)))
+
+  adopted = ablation.adopt_previous(cfg, str(path))
+  assert adopted == [("source only", 0)]  # seed 2 ≥ cfg.seeds, seed 1 already here, C not asked for
+  written = json.loads(pathlib.Path(ablation.run_dir(cfg, "source only", 0), "results.json").read_text())
+  assert written == runs["source only"][0]
+  assert json.loads(kept.read_text())["test"]["mpjpe"] == 111.0
+
+  cfg.train.steps += 1
+  with pytest.raises(ValueError, match=r"ablation.json: config.train was .*'steps': 4.* but is .*'steps': 5"):
+    ablation.adopt_previous(cfg, str(path))
+  path.write_text(json.dumps({"rows": {}}))
+  with pytest.raises(ValueError, match="not an ablation.json"):
+    ablation.adopt_previous(cfg, str(path))
+
+
 def test_embedded_data_generated_with_other_settings_is_refused(tmp_path):
   from ahup_jax import jobs
   (tmp_path / "DONE").write_text("tiny\n")
