@@ -185,14 +185,19 @@ def test_z_supervision_lr_and_fix_g_follow_the_step_counter(run):
 
 
 def test_short_training_drives_the_coordinate_loss_down(run):
-  """10 SAA steps (D on) on one batch: L_coord (x, y; z is off before epoch_regZ) falls steadily."""
+  """20 SAA steps (D on) on one batch: L_coord (x, y; z is off before epoch_regZ) falls by well over its jitter.
+
+  With D on, the trajectory is chaotic after ~5 steps: float32 rounding of another CPU or convolution library sends
+  it elsewhere (on an AMD Zen 4, with and without oneDNN: 0.86 and 0.84 of the start after 10 steps, jitter ±3 %
+  per step). The trend is ~−1.5 % per step on every path, so after 20 steps (0.70 and 0.72 there) the mean of the
+  last three stays well clear of 0.85 of the start whatever the path; an untrained or diverging step does not."""
   state, batch, step = run["state"], run["batch"], run["step"]
   history = []
-  for _ in range(10):
+  for _ in range(20):
     state, metrics = step(state, batch)
     history.append(float(metrics["loss_coord"]))
   assert np.all(np.isfinite(history))
-  assert history[-1] < 0.85 * history[0], history
+  assert np.mean(history[-3:]) < 0.85 * history[0], history
 
 
 @pytest.mark.slow
