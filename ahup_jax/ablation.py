@@ -38,7 +38,7 @@ NO_D_ROW, JO2D_NO_D_ROW = "source + 2D, no D", "source + 2D labels, no D"  # the
 # (row, baseline) pairs compared seed by seed: the method and SPA against source only, and each discriminator row
 # against the same batch composition without D (what D itself adds, with and without the 2D labels).
 PAIRED = ((FULL_ROW, SOURCE_ROW), (f"{FULL_ROW} + SPA", SOURCE_ROW), (f"{SOURCE_ROW} + SPA", SOURCE_ROW),
-          (FULL_ROW, JO2D_NO_D_ROW), ("SAA", NO_D_ROW),
+          (FULL_ROW, JO2D_NO_D_ROW), ("C", NO_D_ROW), ("C1", NO_D_ROW), ("SAA", NO_D_ROW),
           *((row, JO2D_NO_D_ROW) for row in ablation_configs.LAMBDA_D_SWEEP))
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
