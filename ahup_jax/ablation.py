@@ -8,8 +8,8 @@ Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablati
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
 (validation), fits and applies SPA where the row asks, and writes `results.json` there. A run whose results.json
 exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
-resumable; `--previous=<ablation.json>` adds new rows to an earlier report without retraining its runs. The summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values,
-the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
+resumable; `--previous=<ablation.json>` adds new rows to an earlier report without retraining its runs. The
+summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values, the share of the source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and
 left/right sign agreement, the source-domain test, and paired per-seed differences (`PAIRED`): SAA + Jo2D (± SPA) −
 source only, and each discriminator row − the same batch without D.
 The gap table (issue #18, deliverable 1) splits the source-only → target-supervised gap over the generator's domain
@@ -336,13 +336,14 @@ def adopt_previous(cfg: ml_collections.ConfigDict, path: str) -> list[tuple[str,
   adopted = []
   for row in cfg.rows:
     for result in previous["runs"].get(row, []):
-      target = os.path.join(run_dir(cfg, row, int(result["seed"])), "results.json")
-      if int(result["seed"]) >= cfg.seeds or os.path.exists(target):
+      seed = int(result["seed"])
+      target = os.path.join(run_dir(cfg, row, seed), "results.json")
+      if seed >= cfg.seeds or os.path.exists(target):
         continue
       os.makedirs(os.path.dirname(target), exist_ok=True)
       with open(target, "w") as f:
         json.dump(result, f, indent=1)
-      adopted.append((row, int(result["seed"])))
+      adopted.append((row, seed))
   print(f"adopted {len(adopted)} finished run(s) from {path}", flush=True)
   return adopted
 
