@@ -8,10 +8,11 @@ Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablati
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
 (validation), fits and applies SPA where the row asks, and writes `results.json` there. A run whose results.json
 exists is skipped on a rerun, an interrupted one resumes from its last checkpoint (loop.train), so the command is
-resumable; `--previous=<ablation.json>` adds new rows to an earlier report without retraining its runs. The
-summary holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values, the share of the
-source-only → target-supervised gap each row closes, the predicted vs GT shoulder width and left/right sign agreement, the source-domain test, and paired per-seed differences (`PAIRED`): SAA + Jo2D (± SPA) −
-source only, and each discriminator row − the same batch without D.
+resumable; `--previous=<ablation.json>` adds new rows to an earlier report without retraining its runs. The summary
+holds mean ± std over seeds per row (MPJPE, PA-MPJPE, 3DPCK, AUC), the per-seed values, the share of the source-only
+→ target-supervised gap each row closes, the predicted vs GT shoulder width and left/right sign agreement, the
+source-domain test, and paired per-seed differences (`PAIRED`): SAA + Jo2D (± SPA) − source only, and each
+discriminator row − the same batch without D.
 The gap table (issue #18, deliverable 1) splits the source-only → target-supervised gap over the generator's domain
 gaps (appearance, skeleton, proportions, pose, camera) by retraining source only with each closed in turn.
 """
