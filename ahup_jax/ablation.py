@@ -3,6 +3,7 @@ r"""The ablation of paper Table 1 on the embedded dataset: rows × seeds → doc
   ./run.sh ablation [--seeds N] [--steps N] [--quick]     # python -m ahup_jax.ablation --config=configs/ablation.py
   ./run.sh ablation --gap_table [--seeds N]                # source only with each domain gap closed → gaps.{md,json}
   ./run.sh ablation --gaps_closed=skeleton                 # every row on data with the skeleton gap closed
+  ./run.sh ablation --gaps_widened=appearance              # every row on data whose real images look harsher
 
 Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablation.py: a configs/saa.py variant
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
@@ -59,10 +60,16 @@ def gap_label(gaps) -> str:
   return "all" if set(gaps) == set(domains.GAPS) else "_".join(gaps)
 
 
+def data_variant(cfg: ml_collections.ConfigDict) -> list[str]:
+  """['widened_<gaps>', 'closed_<gaps>'] for the generator settings that differ from the default data (each part
+  present only when set): the suffix of the generated data folder and of the run folders."""
+  parts = [f"widened_{'_'.join(cfg.gaps_widened)}"] if cfg.get("gaps_widened") else []
+  return parts + ([f"closed_{gap_label(cfg.gaps_closed)}"] if cfg.gaps_closed else [])
+
+
 def run_dir(cfg: ml_collections.ConfigDict, row: str, seed: int) -> str:
-  """WORKDIR[/closed_<gaps>]/<row slug>/seed_<n>: runs on data with closed gaps never mix with the others."""
-  gaps = f"closed_{gap_label(cfg.gaps_closed)}" if cfg.gaps_closed else ""
-  return os.path.join(cfg.workdir, gaps, slug(row), f"seed_{seed}")
+  """WORKDIR[/widened_<gaps>][/closed_<gaps>]/<row slug>/seed_<n>: runs on other data never mix."""
+  return os.path.join(cfg.workdir, *data_variant(cfg), slug(row), f"seed_{seed}")
 
 
 # ----------------------------------------------------------------------------------------------- configs
@@ -77,9 +84,9 @@ def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collec
     c[section][field] = value
   c.seed = int(seed)
   c.data.root = cfg.data_root or c.data.root
-  if cfg.gaps_closed:  # generated next to the unchanged data
-    c.synth.gaps_closed = tuple(cfg.gaps_closed)
-    c.data.root = f"{c.data.root.rstrip('/')}_closed_{gap_label(cfg.gaps_closed)}"
+  if data_variant(cfg):  # generated next to the unchanged data
+    c.synth.gaps_closed, c.synth.gaps_widened = tuple(cfg.gaps_closed), tuple(cfg.gaps_widened)
+    c.data.root = "_".join([c.data.root.rstrip("/"), *data_variant(cfg)])
   c.data.h36m_holdout_subjects = (int(cfg.val_subject),)
   t = cfg.train
   epochs = 4 if t.steps >= 4 else 1
@@ -308,11 +315,14 @@ def run_many(todo: list[tuple[ml_collections.ConfigDict, str, int]], tag: str = 
 
 
 def gap_note(cfg: ml_collections.ConfigDict) -> str:
-  return f" (source with the {gap_label(cfg.gaps_closed)} gap closed)" if cfg.gaps_closed else ""
+  notes = [f"{'_'.join(cfg.gaps_widened)} gap widened"] if cfg.get("gaps_widened") else []
+  notes += [f"source with the {gap_label(cfg.gaps_closed)} gap closed"] if cfg.gaps_closed else []
+  return f" ({'; '.join(notes)})" if notes else ""
 
 
 # What must match for an earlier run to stand in a table with new ones: the data, the budget and the evaluation.
-COMPARABLE = ("preset", "data_root", "val_subject", "val_every", "flip_test", "spa_epochs", "gaps_closed", "train")
+COMPARABLE = ("preset", "data_root", "val_subject", "val_every", "flip_test", "spa_epochs", "gaps_closed",
+              "gaps_widened", "train")
 
 
 def adopt_previous(cfg: ml_collections.ConfigDict, path: str) -> list[tuple[str, int]]:
@@ -328,7 +338,7 @@ def adopt_previous(cfg: ml_collections.ConfigDict, path: str) -> list[tuple[str,
     return json.loads(json.dumps(value.to_dict() if hasattr(value, "to_dict") else value, default=_plain))
   defaults = ablation_configs.get_config()
   for key in COMPARABLE:
-    old, new = previous["config"].get(key), plain(cfg[key])
+    old, new = previous["config"].get(key, plain(defaults[key])), plain(cfg[key])  # absent: added since
     if isinstance(old, dict):  # settings added since that report held their default value then
       old = {**plain(defaults[key]), **old}
     if old != new:
@@ -558,6 +568,8 @@ def main(argv) -> None:
     cfg.rows = tuple(values.rows)
   if values.gaps_closed:
     cfg.gaps_closed = tuple(values.gaps_closed)
+  if values.gaps_widened:
+    cfg.gaps_widened = tuple(values.gaps_widened)
   run_gap_table(cfg) if values.gap_table else run(cfg)
 
 
@@ -578,6 +590,9 @@ if __name__ == "__main__":
                       "without retraining (same data, budget and evaluation, or an error says which setting differs).")
   flags.DEFINE_list("gaps_closed", [], f"train every row on data whose source has these gaps closed (of "
                     f"{', '.join(domains.GAPS)}), generated into <preset folder>_closed_<gaps>.")
+  flags.DEFINE_list("gaps_widened", [], f"train every row on data whose real-looking domains (target and 2D sets) "
+                    f"have these gaps made harsher (of {', '.join(domains.WIDER)}), generated into "
+                    "<preset folder>_widened_<gaps>.")
   flags.DEFINE_bool("gap_table", False, "instead of the rows: source only with each domain gap closed in turn "
                     "(config.gap_table), against source only and target-supervised → gaps.md, gaps.json.")
   app.run(main)

@@ -38,17 +38,19 @@ SPA_TARGET_SOURCE = {"Human36M": "Human36M", "MuPoTS": "MuCo", "ScanAva": "ScanA
 
 # ----------------------------------------------------------------------------------------------- train / eval
 def ensure_synth_data(config) -> None:
-  """Generates the embedded dataset of `config.synth` (preset, seed, gaps_closed) into config.data.root unless it
-  is already there; a folder generated with other settings is an error, not silently reused. Process 0
-  generates, the others wait for it: the folder must be on a filesystem every process sees."""
+  """Generates the embedded dataset of `config.synth` (preset, seed, gaps_closed, gaps_widened) into
+  config.data.root unless it is already there; a folder generated with other settings is an error, not silently
+  reused. Process 0 generates, the others wait for it: the folder must be on a filesystem every process sees."""
   root = config.data.root
   done = os.path.join(root, "DONE")
   want = {"preset": config.synth.preset, "seed": int(config.synth.seed),
-          "gaps_closed": sorted(config.synth.get("gaps_closed", ()))}
+          "gaps_closed": sorted(config.synth.get("gaps_closed", ())),
+          "gaps_widened": sorted(config.synth.get("gaps_widened", ()))}
   if distributed.is_primary() and not os.path.exists(done):
     logging.info("generating the embedded dataset %s into %s", want, root)
     subprocess.run([sys.executable, "-m", "data_pipelines.synth", "--out", root, "--preset", want["preset"],
-                    "--seed", str(want["seed"]), "--close-gaps", ",".join(want["gaps_closed"])], check=True)
+                    "--seed", str(want["seed"]), "--close-gaps", ",".join(want["gaps_closed"]),
+                    "--widen-gaps", ",".join(want["gaps_widened"])], check=True)
     with open(done, "w") as f:
       f.write(" ".join(f"{k}={v}" for k, v in want.items()) + "\n")
   distributed.barrier("ensure_synth_data")
@@ -60,7 +62,8 @@ def ensure_synth_data(config) -> None:
   if os.path.exists(info_path):
     with open(info_path) as f:
       info = json.load(f)
-    have = {"preset": info.get("preset"), "seed": info.get("seed"), "gaps_closed": sorted(info.get("gaps_closed", []))}
+    have = {"preset": info.get("preset"), "seed": info.get("seed"), "gaps_closed": sorted(info.get("gaps_closed", [])),
+            "gaps_widened": sorted(info.get("gaps_widened", []))}
     if have != want:
       raise ValueError(f"{os.path.abspath(info_path)} says the embedded dataset there was generated with {have}, "
                        f"but config.synth asks for {want}; point config.data.root at another folder or delete it")

@@ -30,8 +30,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval = common.evaluation()
   c.spa = common.spa()
   c.mesh = ml_collections.ConfigDict(dict(data=-1, model=1))  # -1: all devices on `data`
-  # Embedded dataset (data_pipelines.synth); gaps_closed: domain gaps given the target's setting in the source
-  c.synth = ml_collections.ConfigDict(dict(preset="", seed=0, gaps_closed=()))
+  # Embedded dataset (data_pipelines.synth); gaps_closed: domain gaps given the target's setting in the source;
+  # gaps_widened: gaps made harsher in the real-looking domains (data_pipelines/synth/domains.py WIDER)
+  c.synth = ml_collections.ConfigDict(dict(preset="", seed=0, gaps_closed=(), gaps_widened=()))
 
   for token in filter(None, (arg or "").split(",")):
     _apply_variant(c, token)

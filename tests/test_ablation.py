@@ -94,6 +94,14 @@ def test_gap_configs_point_each_gap_at_its_own_generated_folder():
   assert ablation.row_config(configs["all"], "source only", 0).data.root == "/data/synth_small_closed_all"
   assert ablation.run_dir(configs["pose"], "source only", 1).endswith("closed_pose/source_only/seed_1")
   assert ablation.row_config(cfg, "source only", 0).data.root == "/data/synth_small/"
+  cfg.gaps_widened = ("appearance",)
+  widened = ablation.row_config(cfg, "SAA", 2)
+  assert widened.data.root == "/data/synth_small_widened_appearance"
+  assert tuple(widened.synth.gaps_widened) == ("appearance",) and tuple(widened.synth.gaps_closed) == ()
+  both = ablation.gap_configs(cfg)["appearance"]
+  root = ablation.row_config(both, "source only", 0).data.root
+  assert root == "/data/synth_small_widened_appearance_closed_appearance"
+  assert ablation.run_dir(both, "SAA", 0).endswith("widened_appearance/closed_appearance/saa/seed_0")
 
 
 def test_previous_report_runs_join_the_table_only_when_comparable(tmp_path):
@@ -101,6 +109,7 @@ def test_previous_report_runs_join_the_table_only_when_comparable(tmp_path):
   cfg.workdir, cfg.seeds, cfg.rows = str(tmp_path / "runs"), 2, ("source only", "SAA")
   config = json.loads(json.dumps(cfg.to_dict(), default=ablation._plain))
   del config["train"]["dtype"]  # a report from before a setting existed: it held the default then
+  del config["gaps_widened"]
   runs = {"source only": [_result("source only", s, 200.0 + s, 150.0) for s in range(3)],
           "C": [_result("C", 0, 190.0, 140.0)]}
   path = tmp_path / "ablation.json"

@@ -201,6 +201,40 @@ def test_closing_the_appearance_gap_switches_the_source_look(tmp_path):
     domains.close_gaps(domains.SOURCE, domains.LAB, ("colour",))
 
 
+def _mean_and_contrast(path: str) -> tuple[float, float]:
+  """An image's mean grey level and its standard deviation (contrast), over all pixels and channels."""
+  image = np.asarray(Image.open(path), np.float32)
+  return float(image.mean()), float(image.std())
+
+
+def test_widening_the_appearance_gap_darkens_only_the_real_looking_images(tiny, tmp_path):
+  """`gaps_widened=("appearance",)` gives the lab and wild domains the "dim" tone (black 0.06 + 0.34 · x^1.4, warm
+  gains ≤ 1): every image of theirs gets darker and flatter — at most ~0.34x the default's contrast from the tone
+  curve, so well under half — while the source's files stay byte for byte the same."""
+  out, labels = tiny
+  widened = synth.generate(str(tmp_path), "tiny", seed=0, workers=1, gaps_widened=("appearance",),
+                           contact_sheets=False)
+  for name in ("Human36M", "MSCOCO", "MPII"):
+    paths = sorted(set(labels[name].img_path))
+    assert paths == sorted(set(widened[name].img_path))
+    before = np.array([_mean_and_contrast(os.path.join(out, p)) for p in paths])
+    after = np.array([_mean_and_contrast(os.path.join(tmp_path, p)) for p in paths])
+    assert np.all(after[:, 0] < before[:, 0]) and np.all(after[:, 1] < 0.5 * before[:, 1]), name
+  source = [os.path.join("ScanAva_1119", f) for f in _files(os.path.join(out, "ScanAva_1119"))]
+  match, mismatch, errors = filecmp.cmpfiles(out, str(tmp_path), source, shallow=False)
+  assert len(match) == len(source) > 10 and not mismatch and not errors
+  with open(tmp_path / synth.INFO_FILE) as f:
+    info = json.load(f)
+  assert info["gaps_widened"] == ["appearance"] and info["domains"]["lab"]["appearance"]["tone"] == "dim"
+  assert info["domains"]["source"]["appearance"]["tone"] == "neutral"
+  with pytest.raises(ValueError, match="cannot be widened"):
+    domains.widen_gaps(domains.LAB, ("pose",))
+  with pytest.raises(ValueError, match="not the synthetic source"):
+    domains.widen_gaps(domains.SOURCE, ("appearance",))
+  closed = domains.close_gaps(domains.SOURCE, domains.widen_gaps(domains.LAB, ("appearance",)), ("appearance",))
+  assert closed.appearance.tone == "dim"
+
+
 def test_same_seed_gives_identical_files_and_other_seed_differs(tiny, tmp_path):
   out, _ = tiny
   again = tmp_path / "again"

@@ -19,7 +19,8 @@ labels are exact projections of the same 3D joints. Presets (datasets.PRESETS): 
 tests; `small` ≈ 8,100 images (ScanAva 2,880 train + 300 test; Human36M 1,800 train + 720 test instances after
 sub-sampling, 72 testInLoop; MSCOCO 1,600 images / ~2,400 persons; MPII 800 / ~1,000); `full` ≈ 5× small.
 
-The gaps (domains.py; each is a field of `Domain` and can be closed with `--close-gaps`):
+The gaps (domains.py; each is a field of `Domain` and can be closed with `--close-gaps`; `--widen-gaps
+appearance` gives the lab and wild domains a dark, low-contrast, warm-cast exposure instead, appearance.TONES):
 
 | gap | source (ScanAva) | target lab (Human36M) | wild (MSCOCO, MPII) |
 |---|---|---|---|
@@ -54,31 +55,37 @@ INFO_FILE = "synth_info.json"
 
 
 def generate(out_dir: str, preset: str = "tiny", seed: int = 0, *, gaps_closed: tuple[str, ...] = (),
-             workers: int | None = None, contact_sheets: bool = True) -> dict[str, Instances]:
+             gaps_widened: tuple[str, ...] = (), workers: int | None = None,
+             contact_sheets: bool = True) -> dict[str, Instances]:
   """Writes the four datasets into `out_dir` and returns the generator's labels {dataset name: Instances}.
 
   An earlier run's output in `out_dir` (recognised by synth_info.json) is replaced; dataset folders from
   elsewhere make it stop with a ValueError instead.
 
   gaps_closed: names from domains.GAPS whose source settings are replaced by the lab target's.
+  gaps_widened: names from domains.WIDER made harsher in the lab and wild domains (before any gap is closed, so
+    closing a widened gap gives the source the harsher setting too).
   workers: render processes (default: all CPUs for more than 200 images, else in-process).
   """
   if preset not in PRESETS:
     raise ValueError(f"unknown preset '{preset}'; expected one of {sorted(PRESETS)}")
   sizes = PRESETS[preset]
-  source = domains.close_gaps(domains.SOURCE, domains.LAB, tuple(gaps_closed))
+  lab, wild = (domains.widen_gaps(d, tuple(gaps_widened)) for d in (domains.LAB, domains.WILD))
+  source = domains.close_gaps(domains.SOURCE, lab, tuple(gaps_closed))
   existing = [d for d in DATASET_FOLDERS if os.path.exists(os.path.join(out_dir, d))]
   if existing and not os.path.exists(os.path.join(out_dir, INFO_FILE)):
     raise ValueError(f"{out_dir} already holds {existing} not written by this generator (no {INFO_FILE}); "
                      "generate into a new folder (or pass --force)")
   for folder in existing:  # an earlier (possibly interrupted) run of ours: start afresh
     shutil.rmtree(os.path.join(out_dir, folder))
-  _write_info(out_dir, preset, seed, gaps_closed, source, None)
+  settings = {"gaps_closed": list(gaps_closed), "gaps_widened": list(gaps_widened),
+              "domains": {"source": source, "lab": lab, "wild": wild}}
+  _write_info(out_dir, preset, seed, settings, None)
   plans = {
       "ScanAva": datasets.plan_scanava(source, sizes, seed, out_dir),
-      "Human36M": datasets.plan_h36m(domains.LAB, sizes, seed, out_dir),
-      "MSCOCO": datasets.plan_wild("MSCOCO", domains.WILD, sizes.coco_images, seed, out_dir),
-      "MPII": datasets.plan_wild("MPII", domains.WILD, sizes.mpii_images, seed, out_dir),
+      "Human36M": datasets.plan_h36m(lab, sizes, seed, out_dir),
+      "MSCOCO": datasets.plan_wild("MSCOCO", wild, sizes.coco_images, seed, out_dir),
+      "MPII": datasets.plan_wild("MPII", wild, sizes.mpii_images, seed, out_dir),
   }
   jobs = [job for job_list, _ in plans.values() for job in job_list]
   results = _render_all(jobs, workers)
@@ -89,7 +96,7 @@ def generate(out_dir: str, preset: str = "tiny", seed: int = 0, *, gaps_closed: 
   if contact_sheets:
     for instances in labels.values():
       contact_sheet.write(out_dir, instances)
-  _write_info(out_dir, preset, seed, gaps_closed, source, labels)
+  _write_info(out_dir, preset, seed, settings, labels)
   return labels
 
 
@@ -102,7 +109,7 @@ def _render_all(jobs: list, workers: int | None) -> list[dict]:
     return pool.map(scenes.render_job, jobs, chunksize=max(1, len(jobs) // (16 * workers)))
 
 
-def _write_info(out_dir, preset, seed, gaps_closed, source, labels: dict | None) -> None:
+def _write_info(out_dir, preset, seed, settings: dict, labels: dict | None) -> None:
   """synth_info.json: the settings (written first, marking the folder as ours) and, once done, the counts."""
   def plain(value):
     if isinstance(value, dict):
@@ -111,9 +118,9 @@ def _write_info(out_dir, preset, seed, gaps_closed, source, labels: dict | None)
       return [plain(v) for v in value]
     return value
 
-  info = {"preset": preset, "seed": seed, "gaps_closed": list(gaps_closed), "complete": labels is not None,
-          "domains": {"source": plain(dataclasses.asdict(source)), "lab": plain(dataclasses.asdict(domains.LAB)),
-                      "wild": plain(dataclasses.asdict(domains.WILD))}}
+  info = {"preset": preset, "seed": seed, "gaps_closed": settings["gaps_closed"],
+          "gaps_widened": settings["gaps_widened"], "complete": labels is not None,
+          "domains": {k: plain(dataclasses.asdict(d)) for k, d in settings["domains"].items()}}
   if labels is not None:
     info["instances"] = {name: {split: int(np.sum(inst.split == split)) for split in ("train", "test")}
                          for name, inst in labels.items()}

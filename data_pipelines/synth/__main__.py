@@ -1,6 +1,7 @@
 """Command line of the embedded dataset generator.
 
   python -m data_pipelines.synth --out DIR --preset tiny|small|full --seed N [--close-gaps appearance,pose]
+      [--widen-gaps appearance]
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def main(argv=None) -> None:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--close-gaps", default="",
                       help=f"comma-separated subset of {','.join(domains.GAPS)}: give the source the lab's setting")
+  parser.add_argument("--widen-gaps", default="",
+                      help=f"comma-separated subset of {','.join(domains.WIDER)}: give the lab and wild domains a "
+                      "harsher setting (applied before --close-gaps)")
   parser.add_argument("--workers", type=int, default=None, help="render processes (default: all CPUs)")
   parser.add_argument("--force", action="store_true", help="delete the dataset folders already in --out first")
   args = parser.parse_args(argv)
@@ -29,7 +33,8 @@ def main(argv=None) -> None:
   os.makedirs(args.out, exist_ok=True)
   start = time.perf_counter()
   labels = synth.generate(args.out, args.preset, args.seed, workers=args.workers,
-                          gaps_closed=tuple(filter(None, args.close_gaps.split(","))))
+                          gaps_closed=tuple(filter(None, args.close_gaps.split(","))),
+                          gaps_widened=tuple(filter(None, args.widen_gaps.split(","))))
   summary = ", ".join(f"{name} {len(inst)}" for name, inst in labels.items())
   print(f"wrote {args.out} ({args.preset}, seed {args.seed}): {summary} instances in "
         f"{time.perf_counter() - start:.1f} s")

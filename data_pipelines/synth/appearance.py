@@ -154,11 +154,21 @@ def _blur(rows: np.ndarray, sigma: float) -> np.ndarray:
   return rows
 
 
-def finish(image: np.ndarray, blur_sigma: float, noise_std: float, rng: np.random.Generator) -> np.ndarray:
-  """[H, W, 3] float in [0, 1] → uint8 after optional colour cast, blur (sigma px) and sensor noise (grey
-  levels). Works on the [H, W·3] view: NumPy broadcasting over a trailing axis of 3 is slow."""
+# tone → (black level, contrast, gamma, per-channel gain): "dim" is a dark, flat, warm-cast exposure (a poorly lit
+# room on a cheap camera), the real-looking domains' look when the appearance gap is widened (domains.WIDER).
+TONES = {"neutral": None, "dim": (0.06, 0.34, 1.4, (1.0, 0.8, 0.55))}
+
+
+def finish(image: np.ndarray, blur_sigma: float, noise_std: float, rng: np.random.Generator,
+           tone: str = "neutral") -> np.ndarray:
+  """[H, W, 3] float in [0, 1] → uint8 after the tone curve (TONES), optional colour cast, blur (sigma px) and
+  sensor noise (grey levels). Works on the [H, W·3] view: NumPy broadcasting over a trailing axis of 3 is slow."""
   h, w = image.shape[:2]
-  out = np.asarray(image, np.float32).reshape(h, w * 3) * np.float32(255.0)
+  out = np.asarray(image, np.float32).reshape(h, w * 3)
+  if TONES[tone] is not None:
+    black, contrast, gamma, gain = TONES[tone]
+    out = (black + contrast * np.maximum(out, 0.0) ** gamma) * np.tile(np.asarray(gain, np.float32), w)
+  out = out.astype(np.float32) * np.float32(255.0)
   if blur_sigma > 0:
     out = _blur(out * np.tile(1.0 + rng.uniform(-0.06, 0.06, 3), w).astype(np.float32), blur_sigma)
   if noise_std > 0:

@@ -139,7 +139,7 @@ def render_job(job: Job) -> dict:
   blur = rng.uniform(*look.blur_sigma_px)
   noise = rng.uniform(*look.noise_std)
   os.makedirs(os.path.dirname(job.path), exist_ok=True)
-  writers.save_jpeg(job.path, appearance.finish(image, blur, noise, rng), look.jpeg_quality)
+  writers.save_jpeg(job.path, appearance.finish(image, blur, noise, rng, look.tone), look.jpeg_quality)
 
   n_bodies = len(job.materials)
   boxes, areas = np.full((n_bodies, 4), np.nan), np.zeros(n_bodies)
