@@ -208,7 +208,8 @@ def ablation_figures(cfg, summary: dict) -> list[str]:
   out = cfg.out_dir
   written = [ablation_bars(summary["rows"], os.path.join(out, "ablation_bars.png"))]
   trained_here = [r for r in cfg.rows if os.path.isdir(os.path.join(ablation.run_dir(cfg, r, 0), "tensorboard"))]
-  models_rows = [r for r in (ablation.SOURCE_ROW, ablation.FULL_ROW) if r in trained_here]
+  adapted = next((r for r in (ablation.FULL_ROW, "SAA") if r in trained_here), None)  # SAA when Jo2D was not run
+  models_rows = [r for r in (ablation.SOURCE_ROW, adapted) if r in trained_here]
   if not trained_here:
     return written
   curves = {}
