@@ -102,6 +102,8 @@ def test_gap_configs_point_each_gap_at_its_own_generated_folder():
   root = ablation.row_config(both, "source only", 0).data.root
   assert root == "/data/synth_small_widened_appearance_closed_appearance"
   assert ablation.run_dir(both, "SAA", 0).endswith("widened_appearance/closed_appearance/saa/seed_0")
+  assert ablation.gap_note(both) == " (appearance gap widened; source with the appearance gap closed)"
+  assert ablation.gap_note(ablation_configs.get_config()) == ""  # the report header names only non-default data
 
 
 def test_previous_report_runs_join_the_table_only_when_comparable(tmp_path):
