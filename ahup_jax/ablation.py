@@ -63,7 +63,7 @@ def gap_label(gaps) -> str:
 def data_variant(cfg: ml_collections.ConfigDict) -> list[str]:
   """['widened_<gaps>', 'closed_<gaps>'] for the generator settings that differ from the default data (each part
   present only when set): the suffix of the generated data folder and of the run folders."""
-  parts = [f"widened_{'_'.join(cfg.gaps_widened)}"] if cfg.get("gaps_widened") else []
+  parts = [f"widened_{gap_label(cfg.gaps_widened)}"] if cfg.gaps_widened else []
   return parts + ([f"closed_{gap_label(cfg.gaps_closed)}"] if cfg.gaps_closed else [])
 
 
@@ -84,9 +84,10 @@ def row_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collec
     c[section][field] = value
   c.seed = int(seed)
   c.data.root = cfg.data_root or c.data.root
-  if data_variant(cfg):  # generated next to the unchanged data
+  variant = data_variant(cfg)
+  if variant:  # generated next to the unchanged data
     c.synth.gaps_closed, c.synth.gaps_widened = tuple(cfg.gaps_closed), tuple(cfg.gaps_widened)
-    c.data.root = "_".join([c.data.root.rstrip("/"), *data_variant(cfg)])
+    c.data.root = "_".join([c.data.root.rstrip("/"), *variant])
   c.data.h36m_holdout_subjects = (int(cfg.val_subject),)
   t = cfg.train
   epochs = 4 if t.steps >= 4 else 1
@@ -315,7 +316,7 @@ def run_many(todo: list[tuple[ml_collections.ConfigDict, str, int]], tag: str = 
 
 
 def gap_note(cfg: ml_collections.ConfigDict) -> str:
-  notes = [f"{'_'.join(cfg.gaps_widened)} gap widened"] if cfg.get("gaps_widened") else []
+  notes = [f"{gap_label(cfg.gaps_widened)} gap widened"] if cfg.gaps_widened else []
   notes += [f"source with the {gap_label(cfg.gaps_closed)} gap closed"] if cfg.gaps_closed else []
   return f" ({'; '.join(notes)})" if notes else ""
 

@@ -168,7 +168,7 @@ def finish(image: np.ndarray, blur_sigma: float, noise_std: float, rng: np.rando
   if TONES[tone] is not None:
     black, contrast, gamma, gain = TONES[tone]
     out = (black + contrast * np.maximum(out, 0.0) ** gamma) * np.tile(np.asarray(gain, np.float32), w)
-  out = out.astype(np.float32) * np.float32(255.0)
+  out = out * np.float32(255.0)
   if blur_sigma > 0:
     out = _blur(out * np.tile(1.0 + rng.uniform(-0.06, 0.06, 3), w).astype(np.float32), blur_sigma)
   if noise_std > 0:
