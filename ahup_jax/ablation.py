@@ -4,6 +4,7 @@ r"""The ablation of paper Table 1 on the embedded dataset: rows × seeds → doc
   ./run.sh ablation --gap_table [--seeds N]                # source only with each domain gap closed → gaps.{md,json}
   ./run.sh ablation --gaps_closed=skeleton                 # every row on data with the skeleton gap closed
   ./run.sh ablation --gaps_widened=appearance              # every row on data whose real images look harsher
+  ./run.sh ablation --d_probe [--rows=...]                 # can D tell the domains apart? (ahup_jax/d_probe.py)
 
 Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablation.py: a configs/saa.py variant
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
@@ -572,7 +573,11 @@ def main(argv) -> None:
     cfg.gaps_closed = tuple(values.gaps_closed)
   if values.gaps_widened:
     cfg.gaps_widened = tuple(values.gaps_widened)
-  run_gap_table(cfg) if values.gap_table else run(cfg)
+  if values.d_probe:
+    from ahup_jax import d_probe
+    d_probe.run(cfg, values.d_probe_steps, [float(v) for v in values.d_probe_lmd])
+  else:
+    run_gap_table(cfg) if values.gap_table else run(cfg)
 
 
 if __name__ == "__main__":
@@ -597,4 +602,10 @@ if __name__ == "__main__":
                     "<preset folder>_widened_<gaps>.")
   flags.DEFINE_bool("gap_table", False, "instead of the rows: source only with each domain gap closed in turn "
                     "(config.gap_table), against source only and target-supervised → gaps.md, gaps.json.")
+  flags.DEFINE_bool("d_probe", False, "instead of training: probe the discriminator of the rows' finished runs "
+                    "(a fresh D on G frozen, and inside the continued training step; ahup_jax/d_probe.py) → "
+                    "d_probe.md, d_probe.json, d_probe.png.")
+  flags.DEFINE_integer("d_probe_steps", 200, "steps of each D probe.")
+  flags.DEFINE_list("d_probe_lmd", [], "--d_probe: also probe D inside the continued training step at these λ_D "
+                    "(e.g. 0.0001,0.001): where G stops winning the game.")
   app.run(main)

@@ -1,6 +1,6 @@
 """The ablation job: the summary arithmetic on fixed per-seed results, and `./run.sh ablation --quick` end to end
 (tiny embedded data, 2 rows, 1 seed, 4 real jitted steps each, SPA, evaluation, report, JSON, every figure), then
-the rerun that skips the finished runs."""
+the rerun that skips the finished runs, and the D probes of those runs (`--d_probe`)."""
 from __future__ import annotations
 
 import json
@@ -271,6 +271,27 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   assert again.stdout.count("done before, skipped") == 2
   assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "results.json") == stamp
   assert "hand-written verdict" in (out / "ablation.md").read_text()
+
+  # the D probes of the two finished runs: G frozen for both, the two in-training probes for the row with a D
+  probe_args = args + ["--d_probe", "--d_probe_steps=6"]
+  probed = subprocess.run(probe_args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert probed.returncode == 0, probed.stderr[-4000:]
+  assert probed.stdout.count("probing D for 6 steps") == 2
+  rows = json.loads((out / "d_probe.json").read_text())["rows"]
+  assert set(rows["source only"]) == {"seeds", "frozen"}
+  assert set(rows["SAA + Jo2D"]) == {"seeds", "in_training", "frozen", "adversarial", "ignored"}
+  for entry in rows.values():
+    for probe, accuracies in entry.items():
+      if probe != "seeds":
+        assert all(0.0 <= acc["mean"] <= 1.0 for acc in accuracies.values()), (probe, accuracies)
+  cached = json.loads((workdir / "saa_jo2d" / "seed_0" / "d_probe.json").read_text())
+  assert len(cached["ignored_curves"]["d_acc_syn"]) == 6 and cached["steps"] == 6
+  assert "| SAA + Jo2D | 1 |" in (out / "d_probe.md").read_text()
+  assert _png_drawn(str(out / "d_probe.png")) > 0.02
+  stamp = os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "d_probe.json")
+  again = subprocess.run(probe_args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr[-4000:]
+  assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "d_probe.json") == stamp  # cached, not probed again
 
 
 @pytest.mark.slow
