@@ -31,8 +31,10 @@ ROWS = {
     "SAA": ("SAA", {}, False),
     "SAA + Jo2D": ("", {}, True),
 }
-# SAA + Jo2D with a stronger discriminator (paper: λ_D = 0.02); not in the default rows: `--rows` names them.
+# Other λ_D (paper: 0.02); not in the default rows: `--rows` names them. SAA + Jo2D with a stronger discriminator;
+# SAA with λ_D 0.0003, where G stops winning the game against a fresh D (docs/results/widened_appearance/d_probe.md).
 LAMBDA_D_SWEEP = {f"SAA + Jo2D (λ_D {value:g})": ("", {"adapt.lmd_D": value}, False) for value in (0.1, 0.5)}
+LAMBDA_D_SWEEP.update({f"SAA (λ_D {value:g})": ("SAA", {"adapt.lmd_D": value}, False) for value in (0.0003,)})
 ROWS.update(LAMBDA_D_SWEEP)
 
 
