@@ -22,6 +22,7 @@ from its features (the adversarial game chases instead of aligning).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Iterable, Iterator
@@ -58,27 +59,28 @@ def fit_discriminator(config: ml_collections.ConfigDict, feature_batches: Iterab
   Returns {name: [steps] float array} for CURVES, each entry measured on its batch before D trains on it.
   """
   adapt = config.adapt
-  disc = tx_d = step = None
-  variables = opt_state = None
+  batches = iter(feature_batches)
+  first = next(batches, None)
+  if first is None:
+    raise ValueError("fit_discriminator: no feature batches")
+  disc, variables, tx_d, opt_state = fresh_discriminator(config, first["feats"].shape, seed)
+
+  @jax.jit
+  def step(variables, opt_state, feats, is_syn, cells):
+    def objective(params):
+      out, updates = disc.apply({"params": params, "batch_stats": variables["batch_stats"]}, feats, train=True,
+                                mutable=["batch_stats"])
+      loss = losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
+      return loss, (updates.get("batch_stats", {}), out)
+
+    (loss, (stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(variables["params"])
+    updates, opt_state = tx_d.update(grads, opt_state, variables["params"])
+    acc_real, acc_syn = losses.d_accuracy(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
+    new = {"params": optax.apply_updates(variables["params"], updates), "batch_stats": stats}
+    return new, opt_state, {"loss_d": loss, "d_acc_real": acc_real, "d_acc_syn": acc_syn}
+
   history = {name: [] for name in CURVES}
-  for batch in feature_batches:
-    if disc is None:
-      disc, variables, tx_d, opt_state = fresh_discriminator(config, batch["feats"].shape, seed)
-
-      @jax.jit
-      def step(variables, opt_state, feats, is_syn, cells):
-        def objective(params):
-          out, updates = disc.apply({"params": params, "batch_stats": variables["batch_stats"]}, feats, train=True,
-                                    mutable=["batch_stats"])
-          loss = losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-          return loss, (updates.get("batch_stats", {}), out)
-
-        (loss, (stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(variables["params"])
-        updates, opt_state = tx_d.update(grads, opt_state, variables["params"])
-        acc_real, acc_syn = losses.d_accuracy(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-        new = {"params": optax.apply_updates(variables["params"], updates), "batch_stats": stats}
-        return new, opt_state, {"loss_d": loss, "d_acc_real": acc_real, "d_acc_syn": acc_syn}
-
+  for batch in itertools.chain([first], batches):
     variables, opt_state, metrics = step(variables, opt_state, batch["feats"], batch["is_synthetic"],
                                          batch["joint_cells"])
     for name in CURVES:
@@ -131,8 +133,9 @@ IGNORED_LMD_D = 1e-12  # λ_D of the control probe: D stays in the step (λ_D 0 
 def adversarial_probe(config: ml_collections.ConfigDict, workdir: str, steps: int, seed: int,
                       lmd_d: float | None = None) -> dict:
   """A fresh D inside the trainer's step (`saa_step.make_train_step`; λ_D = `lmd_d`, default the run's), continued
-  from the run's final checkpoint: G, T and their optimizer as trained, D and its optimizer new. Same return as
-  `fit_discriminator`."""
+  from the run's final checkpoint: G, T and their optimizer as trained, D and its optimizer new (so D's learning rate
+  restarts at the schedule's first value while G's stays where training left it). Same return as
+  `fit_discriminator`, plus the step's "loss_coord"."""
   from ahup_jax import sharding
   from ahup_jax.train import saa_step
   from ahup_jax.train import state as state_lib
@@ -146,11 +149,11 @@ def adversarial_probe(config: ml_collections.ConfigDict, workdir: str, steps: in
                         batch_stats=dict(state.batch_stats, D=fresh.batch_stats["D"]), opt_state_d=fresh.opt_state_d)
   state = jax.device_put(state, sharding.state_sharding(state, mesh))
   train_step = sharding.jit_train_step(saa_step.make_train_step(config), mesh, state)
-  history = {name: [] for name in CURVES}
+  history = {name: [] for name in (*CURVES, "loss_coord")}  # L_coord: what answering D costs G's pose
   for batch in _host_batches(config, int(state.step), steps):
     state, metrics = train_step(state, sharding.to_global(batch, mesh))
-    for name in CURVES:
-      history[name].append(metrics[name])
+    for name, values in history.items():
+      values.append(metrics[name])
   return {name: np.asarray(jax.device_get(values), np.float64) for name, values in history.items()}
 
 
@@ -224,14 +227,16 @@ def _probes_of(result: dict) -> list[str]:
 
 
 def summarize(results: list[dict]) -> dict:
-  """Per row: mean ± std over seeds and the per-seed values of each probe's settled accuracies."""
+  """Per row: mean ± std over seeds and the per-seed values of each probe's settled accuracies (and L_coord of the
+  probes inside the training step)."""
   rows: dict[str, dict] = {}
   for result in results:
     entry = rows.setdefault(result["row"], {"seeds": []})
     entry["seeds"].append(result["seed"])
     for probe in _probes_of(result):
-      for name in ("d_acc_real", "d_acc_syn"):
-        entry.setdefault(probe, {}).setdefault(name, []).append(result[probe][name])
+      for name in ("d_acc_real", "d_acc_syn", "loss_coord"):
+        if name in result[probe]:
+          entry.setdefault(probe, {}).setdefault(name, []).append(result[probe][name])
   for entry in rows.values():
     for probe in (key for key in entry if key != "seeds"):
       for name, values in entry[probe].items():

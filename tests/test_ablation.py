@@ -283,9 +283,11 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   for entry in rows.values():
     for probe, accuracies in entry.items():
       if probe != "seeds":
-        assert all(0.0 <= acc["mean"] <= 1.0 for acc in accuracies.values()), (probe, accuracies)
+        assert all(0.0 <= accuracies[k]["mean"] <= 1.0 for k in ("d_acc_real", "d_acc_syn")), (probe, accuracies)
   cached = json.loads((workdir / "saa_jo2d" / "seed_0" / "d_probe.json").read_text())
   assert len(cached["ignored_curves"]["d_acc_syn"]) == 6 and cached["steps"] == 6
+  assert np.isfinite(cached["adversarial"]["loss_coord"]) and "loss_coord" not in cached["frozen"]
+  assert np.isfinite(rows["SAA + Jo2D"]["ignored"]["loss_coord"]["mean"])
   assert "| SAA + Jo2D | 1 |" in (out / "d_probe.md").read_text()
   assert _png_drawn(str(out / "d_probe.png")) > 0.02
   stamp = os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "d_probe.json")

@@ -39,6 +39,8 @@ def test_a_fresh_discriminator_reads_a_domain_shift_and_nothing_else(saa_config)
   assert 0.5 * (same["d_acc_real"] + same["d_acc_syn"]) < 0.65, same
   curves = d_probe.fit_discriminator(saa_config, _feature_batches(5, 0.5), seed=0)
   assert set(curves) == set(d_probe.CURVES) and all(v.shape == (5,) for v in curves.values())
+  with pytest.raises(ValueError, match="no feature batches"):
+    d_probe.fit_discriminator(saa_config, [], seed=0)
 
 
 def test_summary_and_table_over_seeds():
