@@ -546,7 +546,7 @@ def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written:
       "bound); **source only** = ScanAva-format 3D alone (`noadapt_only`); **source + 2D, no D** = the 2D sets "
       "in the batch without labels or D (`noadapt`); **source + 2D labels, no D** = Jo2D without a discriminator "
       "(`noadapt_jo2d`, the control for SAA + Jo2D's D); **C**, **C1**, **SAA** = the discriminators without Jo2D; "
-      f"**SAA + Jo2D** = the default (λ_D {saa.get_config().adapt.lmd_D:g}; '(λ_D v)' = the same with λ_D = v). "
+      f"**SAA + Jo2D** = the default (λ_D {saa.get_config().adapt.lmd_D:g}; 'X (λ_D v)' = row X with λ_D = v). "
       "'+ SPA' rows apply the SPA head fitted to the held-in target training poses. 'gap closed' = (source only "
       "− row) / (source only − target-supervised) of the seed means. Shoulder width = mean 3D distance L–R "
       "shoulder of the root-relative poses; 'L/R sign right' = share of test crops where x(L_Shoulder) − "
