@@ -88,6 +88,11 @@ def fit_discriminator(config: ml_collections.ConfigDict, feature_batches: Iterab
   return {name: np.asarray(jax.device_get(values), np.float64) for name, values in history.items()}
 
 
+def _one_device_mesh():
+  from ahup_jax import sharding
+  return sharding.make_mesh(ml_collections.ConfigDict(dict(data=1, model=1)))
+
+
 def _restore_state(config: ml_collections.ConfigDict, workdir: str, mesh):
   """The run's full train state at its latest checkpoint, replicated on `mesh`."""
   from ahup_jax import checkpoint, sharding
@@ -142,7 +147,7 @@ def adversarial_probe(config: ml_collections.ConfigDict, workdir: str, steps: in
   if lmd_d is not None:
     config = config.copy_and_resolve_references()
     config.adapt.lmd_D = float(lmd_d)
-  mesh = sharding.make_mesh(ml_collections.ConfigDict(dict(data=1, model=1)))
+  mesh = _one_device_mesh()
   state = _restore_state(config, workdir, mesh)
   fresh = state_lib.create_train_state(config, jax.random.key(seed))
   state = state.replace(params=dict(state.params, D=fresh.params["D"]),
@@ -163,15 +168,6 @@ def settled(curves: dict, share: float = 0.5) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- the ablation's runs
-def probe_config(cfg: ml_collections.ConfigDict, row: str, seed: int) -> ml_collections.ConfigDict:
-  """The row's training config when it has a D; else SAA's (its three training sets and SA discriminator), so the
-  frozen probe asks every G the same question."""
-  from ahup_jax import ablation
-  from ahup_jax.train import state as state_lib
-  config = ablation.row_config(cfg, row, seed)
-  return config if state_lib.d_enabled(config) else ablation.row_config(cfg, "SAA", seed)
-
-
 def sweep_key(lmd_d: float) -> str:
   """The result key of the G-training probe at λ_D = `lmd_d` (`--d_probe_lmd`)."""
   return f"lmd_D {lmd_d:g}"
@@ -181,7 +177,7 @@ def probe_run(cfg: ml_collections.ConfigDict, row: str, seed: int, steps: int, l
   """The probes of one finished (row, seed) run — G frozen; where the row trains a D also G training at the run's
   λ_D, at λ_D ≈ 0 and at each λ_D of `lmd_sweep` — with the D accuracy the run logged over its last quarter.
   Kept in d_probe.json in the run folder: a rerun with the same `steps` computes only the probes it lacks."""
-  from ahup_jax import ablation, checkpoint, figures, jobs
+  from ahup_jax import ablation, figures
   from ahup_jax.train import state as state_lib
   workdir = ablation.run_dir(cfg, row, seed)
   path = os.path.join(workdir, "d_probe.json")
@@ -199,13 +195,11 @@ def probe_run(cfg: ml_collections.ConfigDict, row: str, seed: int, steps: int, l
     return result
   probe_seed = seed + 1000
   for probe in missing:
-    if probe == "frozen":
-      variables = jobs.restore_variables(row_config, workdir)
-      g = {"params": variables["params"]["G"], "batch_stats": variables["batch_stats"]["G"]}
-      ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), keep=row_config.train.keep_checkpoints)
-      trained_steps = ckpt.latest_step()
-      ckpt.close()
-      curves = frozen_probe(probe_config(cfg, row, seed), g, trained_steps, steps, probe_seed)
+    if probe == "frozen":  # rows without a D: SAA's batches and discriminator, so every G gets the same question
+      state = _restore_state(row_config, workdir, _one_device_mesh())
+      g = {"params": state.params["G"], "batch_stats": state.batch_stats["G"]}
+      config = row_config if has_d else ablation.row_config(cfg, "SAA", seed)
+      curves = frozen_probe(config, g, int(state.step), steps, probe_seed)
     else:  # None: the run's own λ_D
       lmd_d = None if probe == "adversarial" else IGNORED_LMD_D if probe == "ignored" else float(probe.split()[-1])
       curves = adversarial_probe(row_config, workdir, steps, probe_seed, lmd_d=lmd_d)
