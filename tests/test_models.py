@@ -253,3 +253,24 @@ def test_bit_dropout_keeps_the_right_fraction_and_scales():
   assert (a != b).mean() > 0.4  # independent masks for different keys
   np.testing.assert_array_equal(layers.Dropout(0.5, deterministic=True).apply({}, x), x)
   np.testing.assert_array_equal(layers.Dropout(1.0).apply({}, x, rngs={"dropout": jax.random.key(0)}), 0 * x)
+
+
+@pytest.mark.parametrize("shape,window,strides,pads", [
+    ((3, 48, 48, 5), (3, 3), (2, 2), ((1, 1), (1, 1))),  # ResNet's stem pool at 192² input
+    ((2, 33, 31, 4), (3, 3), (2, 2), ((1, 1), (1, 1))),  # odd sides: the last row/column is in one window only
+    ((2, 8, 8, 3), (2, 2), (2, 2), ((0, 0), (0, 0))),
+])
+def test_max_pool_equals_flax_with_ties(shape, window, strides, pads):
+  """`layers.max_pool` = `nn.max_pool` exactly, forward and gradient, where most windows have tied maxima (post-ReLU
+  zeros, small integers): the gradient goes to each window's first maximum, as XLA's select-and-scatter and
+  PyTorch do. Integer-valued gradients make the sums of overlapping windows exact in any order."""
+  from flax import linen as nn
+  from ahup_jax.models import layers
+  rng = np.random.default_rng(0)
+  x = np.maximum(rng.integers(-3, 3, shape), 0).astype(np.float32)
+  ours, ours_vjp = jax.vjp(jax.jit(lambda x: layers.max_pool(x, window, strides, pads)), x)
+  ref, ref_vjp = jax.vjp(lambda x: nn.max_pool(x, window, strides=strides, padding=pads), x)
+  grad = rng.integers(-5, 6, ref.shape).astype(np.float32)
+  np.testing.assert_array_equal(ours, ref)
+  np.testing.assert_array_equal(ours_vjp(grad)[0], ref_vjp(grad)[0])
+  assert (np.asarray(ours_vjp(grad)[0]) != 0).sum() <= (grad != 0).sum()  # each window: one element, not split

@@ -84,7 +84,7 @@ class ResNet(nn.Module):
                              scale_init=initializers.bn_scale_normal)
     x = conv(64, (7, 7), (2, 2), padding=3, name="conv1")(x.astype(self.dtype))
     x = nn.relu(norm(name="bn1")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = layers.max_pool(x, (3, 3), (2, 2), ((1, 1), (1, 1)))
     for stage, num_blocks in enumerate(stage_sizes):
       for i in range(num_blocks):
         stride = 2 if (i == 0 and stage > 0) else 1
