@@ -20,6 +20,10 @@ gaps (appearance, skeleton, proportions, pose, camera) by retraining source only
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # before jax loads: restart once with huge-page malloc (ahup_jax/hugepages.py)
+  from ahup_jax import hugepages
+  hugepages.restart_with_huge_pages()
+
 import json
 import math
 import os

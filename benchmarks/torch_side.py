@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from ahup_jax import hugepages
+
 ROWS = {  # name: (backbone, input, batch)
     "res18-64": ("res18", 64, 32),
     "res18-96": ("res18", 96, 18),
@@ -244,6 +246,7 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
 
 
 def main() -> None:
+  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--rows", default=",".join((*ROWS, SPA_ROW)), help=f"comma-separated of {(*ROWS, SPA_ROW)}")
   parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds")

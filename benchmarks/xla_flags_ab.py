@@ -3,9 +3,11 @@
   python -m benchmarks.xla_flags_ab --b="--xla_cpu_use_onednn=true" --backbone=res18 --size=96 --batch=18
   python -m benchmarks.xla_flags_ab --a="" --b="--xla_cpu_prefer_vector_width=512" --rounds=8
   python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.layers.IM2COL_MAX_IN_CHANNELS=0 --size=64 --batch=32
+  python -m benchmarks.xla_flags_ab --a_env="GLIBC_TUNABLES=glibc.malloc.hugetlb=0"
 
-A side is its XLA_FLAGS plus optional module constants set before the step is built (`--a_set`/`--b_set`,
-comma-separated `module.NAME=int`), e.g. the conv lowering thresholds of `ahup_jax.models.layers`.
+A side is its XLA_FLAGS, optional extra environment variables (`--a_env`/`--b_env`) and optional module constants set before the step is built (`--a_set`/`--b_set`,
+comma-separated `module.NAME=int` or `module.NAME=@module.attr`), e.g. the conv lowering thresholds of
+`ahup_jax.models.layers`, or a layer against the one it replaced.
 
 XLA flags are fixed per process, so A and B cannot share one process; instead each worker compiles the step once
 with its flags, then the parent asks A, then B, then A, ... for `--steps` steps at a time. Only one worker computes
@@ -22,17 +24,27 @@ import subprocess
 import sys
 import time
 
+from ahup_jax import hugepages
+
+
+def _resolve(dotted: str):
+  """The object `package.module.attr` names."""
+  import importlib
+  module, name = dotted.rsplit(".", 1)
+  mod = importlib.import_module(module)
+  if not hasattr(mod, name):
+    raise ValueError(f"--*_set: {module} has no {name}")
+  return mod, name
+
 
 def _apply(assignments: str) -> None:
-  """Sets each `package.module.NAME=int` of a comma-separated list."""
-  import importlib
+  """Sets each `package.module.NAME=VALUE` of a comma-separated list: VALUE an int, or `@package.module.attr` for
+  another object (e.g. `ahup_jax.models.layers.max_pool=@flax.linen.max_pool`, to time a code path against the one
+  it replaced)."""
   for item in filter(None, assignments.split(",")):
     target, value = item.split("=")
-    module, name = target.rsplit(".", 1)
-    mod = importlib.import_module(module)
-    if not hasattr(mod, name):
-      raise ValueError(f"--*_set: {module} has no {name}")
-    setattr(mod, name, int(value))
+    mod, name = _resolve(target)
+    setattr(mod, name, getattr(*_resolve(value[1:])) if value.startswith("@") else int(value))
 
 
 def worker(backbone: str, size: int, batch: int, assignments: str) -> None:
@@ -50,8 +62,9 @@ def worker(backbone: str, size: int, batch: int, assignments: str) -> None:
     print(f"{time.perf_counter() - start:.6f}", flush=True)
 
 
-def _start(flags: str, assignments: str, args) -> subprocess.Popen:
+def _start(flags: str, assignments: str, environ: str, args) -> subprocess.Popen:
   env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
+  env.update(item.split("=", 1) for item in filter(None, environ.split(";")))
   cmd = [sys.executable, "-m", "benchmarks.xla_flags_ab", "--worker", f"--backbone={args.backbone}",
          f"--size={args.size}", f"--batch={args.batch}", f"--set={assignments}"]
   proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -71,11 +84,15 @@ def _timed(proc: subprocess.Popen, steps: int) -> float:
 
 
 def main() -> None:
+  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--a", default="", help="XLA_FLAGS of side A (default: none)")
   parser.add_argument("--b", default="", help="XLA_FLAGS of side B")
-  parser.add_argument("--a_set", default="", help="module constants of side A: module.NAME=int,...")
-  parser.add_argument("--b_set", default="", help="module constants of side B: module.NAME=int,...")
+  parser.add_argument("--a_set", default="", help="module constants of side A: module.NAME=int|@module.attr,...")
+  parser.add_argument("--b_set", default="", help="module constants of side B: module.NAME=int|@module.attr,...")
+  parser.add_argument("--a_env", default="", help="extra environment of side A: NAME=VALUE;... (e.g. "
+                      "GLIBC_TUNABLES=glibc.malloc.hugetlb=0)")
+  parser.add_argument("--b_env", default="", help="extra environment of side B")
   parser.add_argument("--set", default="", help=argparse.SUPPRESS)
   parser.add_argument("--backbone", default="res18")
   parser.add_argument("--size", type=int, default=96)
@@ -87,7 +104,7 @@ def main() -> None:
   if args.worker:
     worker(args.backbone, args.size, args.batch, args.set)
     return
-  procs = {"A": _start(args.a, args.a_set, args), "B": _start(args.b, args.b_set, args)}
+  procs = {"A": _start(args.a, args.a_set, args.a_env, args), "B": _start(args.b, args.b_set, args.b_env, args)}
   try:
     for name, proc in procs.items():  # both compile at once; the timed turns start when both are ready
       _wait_ready(proc, name)
@@ -100,7 +117,7 @@ def main() -> None:
       proc.kill()
   median = {k: statistics.median(v) for k, v in times.items()}
   print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}",
-                    "a": [args.a, args.a_set], "b": [args.b, args.b_set],
+                    "a": [args.a, args.a_set, args.a_env], "b": [args.b, args.b_set, args.b_env],
                     "step_s": times, "images_per_s": {k: args.batch / v for k, v in median.items()},
                     "speedup_b_over_a": median["A"] / median["B"], "load_at_end": os.getloadavg()}))
 
