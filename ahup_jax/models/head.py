@@ -16,9 +16,11 @@ from ahup_jax.native import onednn
 # input with kernel taps a and a + 2 (the static slice kernel[a::2]) at input offsets _PHASE_PADS[a] = (−1, 0)
 # or (0, +1).
 _PHASE_PADS = ((1, 0), (0, 1))
-# Input planes from which `Deconv4x4` runs as oneDNN's transposed convolution on CPU (float32, when built): 1.0–1.3x
-# the phases' forward + backward from 6x6 up, 0.6x at 3x3 (2-core Intel Xeon).
-ONEDNN_MIN_POSITIONS = 6 * 6
+# Input planes from which `Deconv4x4` runs as oneDNN's transposed convolution on CPU (float32 or bfloat16, when built):
+# per shape 1.0–1.3x the phases' forward + backward from 6x6 up (2-core Intel Xeon); whole train steps in lockstep
+# (`python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.head.ONEDNN_MIN_POSITIONS=...`, 2-core AMD Zen 4):
+# 1.07x with the 3x3 planes of ResNet-18 96² on oneDNN too, 1.01–1.03x with 64²'s 4x4, 0.99x adding its 2x2.
+ONEDNN_MIN_POSITIONS = 3 * 3
 
 
 class Deconv4x4(nn.Module):
