@@ -46,8 +46,8 @@ NO_D_ROW, JO2D_NO_D_ROW = "source + 2D, no D", "source + 2D labels, no D"  # the
 # against the same batch composition without D (what D itself adds, with and without the 2D labels).
 PAIRED = ((FULL_ROW, SOURCE_ROW), (f"{FULL_ROW} + SPA", SOURCE_ROW), (f"{SOURCE_ROW} + SPA", SOURCE_ROW),
           (FULL_ROW, JO2D_NO_D_ROW), ("C", NO_D_ROW), ("C1", NO_D_ROW), ("SAA", NO_D_ROW),
-          *((row, JO2D_NO_D_ROW if row.startswith(FULL_ROW) else NO_D_ROW) for row in ablation_configs.LAMBDA_D_SWEEP),
-          *(pair for row in ablation_configs.LAMBDA_D_SWEEP if row.startswith("SAA (")
+          *((row, JO2D_NO_D_ROW if row.startswith(FULL_ROW) else NO_D_ROW) for row in ablation_configs.D_VARIANTS),
+          *(pair for row in ablation_configs.D_VARIANTS if row.startswith("SAA (")
             for pair in ((row, "SAA"), (row, SOURCE_ROW))))
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it

@@ -31,18 +31,21 @@ ROWS = {
     "SAA": ("SAA", {}, False),
     "SAA + Jo2D": ("", {}, True),
 }
-# Other λ_D (paper: 0.02); not in the default rows: `--rows` names them. SAA + Jo2D with a stronger discriminator;
-# SAA with λ_D 0.0003, where G stops winning the game against a fresh D (docs/results/widened_appearance/d_probe.md).
-LAMBDA_D_SWEEP = {f"SAA + Jo2D (λ_D {value:g})": ("", {"adapt.lmd_D": value}, False) for value in (0.1, 0.5)}
-LAMBDA_D_SWEEP.update({f"SAA (λ_D {value:g})": ("SAA", {"adapt.lmd_D": value}, False) for value in (0.0003,)})
-ROWS.update(LAMBDA_D_SWEEP)
+# Discriminator variants, not in the default rows (`--rows` names them): other λ_D (paper: 0.02) — SAA + Jo2D with a
+# stronger D; SAA with λ_D 0.0003, where G stops winning the game against a fresh D
+# (docs/results/widened_appearance/d_probe.md) — and SAA with D's 3x3 kernels (the supplement's kn_D = 3: each cell's
+# decision sees its neighbours, where the default 1x1 D is a per-cell MLP).
+D_VARIANTS = {f"SAA + Jo2D (λ_D {value:g})": ("", {"adapt.lmd_D": value}, False) for value in (0.1, 0.5)}
+D_VARIANTS.update({f"SAA (λ_D {value:g})": ("SAA", {"adapt.lmd_D": value}, False) for value in (0.0003,)})
+D_VARIANTS["SAA (kn_D 3)"] = ("SAA", {"adapt.kn_D": 3}, False)
+ROWS.update(D_VARIANTS)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.preset = "synth"                 # configs/saa.py data preset (synth = data/synth_small, synth_tiny = tiny)
   c.data_root = ""                   # "" = the preset's folder
-  c.rows = tuple(r for r in ROWS if r not in LAMBDA_D_SWEEP)  # which rows to run, in table order
+  c.rows = tuple(r for r in ROWS if r not in D_VARIANTS)  # which rows to run, in table order
   c.seeds = 3                        # training seeds 0..seeds-1
   c.workdir = "runs/ablation"        # one sub-folder per (row, seed): <row slug>/seed_<n>
   c.out_dir = "docs/results"         # ablation.md, ablation.json, figures
