@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
-from ahup_jax import losses, models
+from ahup_jax import models
+from ahup_jax.train import saa_step
 from configs import ablation as ablation_configs
 
 CURVES = ("loss_d", "d_acc_real", "d_acc_syn")
@@ -53,12 +53,11 @@ def fresh_discriminator(config: ml_collections.ConfigDict, feats_shape: tuple[in
 
 
 def fit_discriminator(config: ml_collections.ConfigDict, feature_batches: Iterable[dict], seed: int) -> dict:
-  """Trains a fresh D (the trainer's D update: `losses.d_loss`, D's optimizer) on `feature_batches`, each
+  """Trains a fresh D (the trainer's D update, `saa_step.discriminator_update`) on `feature_batches`, each
   {"feats" [B, h, w, C] float32, "is_synthetic" [B], "joint_cells" [B, J, 2] int32}.
 
   Returns {name: [steps] float array} for CURVES, each entry measured on its batch before D trains on it.
   """
-  adapt = config.adapt
   batches = iter(feature_batches)
   first = next(batches, None)
   if first is None:
@@ -67,17 +66,9 @@ def fit_discriminator(config: ml_collections.ConfigDict, feature_batches: Iterab
 
   @jax.jit
   def step(variables, opt_state, feats, is_syn, cells):
-    def objective(params):
-      out, updates = disc.apply({"params": params, "batch_stats": variables["batch_stats"]}, feats, train=True,
-                                mutable=["batch_stats"])
-      loss = losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-      return loss, (updates.get("batch_stats", {}), out)
-
-    (loss, (stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(variables["params"])
-    updates, opt_state = tx_d.update(grads, opt_state, variables["params"])
-    acc_real, acc_syn = losses.d_accuracy(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-    new = {"params": optax.apply_updates(variables["params"], updates), "batch_stats": stats}
-    return new, opt_state, {"loss_d": loss, "d_acc_real": acc_real, "d_acc_syn": acc_syn}
+    params, stats, opt_state, metrics = saa_step.discriminator_update(
+        disc, tx_d, config.adapt, variables["params"], variables["batch_stats"], opt_state, feats, is_syn, cells)
+    return {"params": params, "batch_stats": stats}, opt_state, metrics
 
   history = {name: [] for name in CURVES}
   for batch in itertools.chain([first], batches):

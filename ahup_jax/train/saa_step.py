@@ -22,6 +22,29 @@ from ahup_jax.train.state import SAAState, d_enabled, iters_per_epoch, lr_schedu
 Batch = dict[str, jax.Array]
 
 
+def discriminator_update(disc, tx_d: optax.GradientTransformation, adapt: ml_collections.ConfigDict, params,
+                         batch_stats, opt_state, feats: jax.Array, is_synthetic: jax.Array, joint_cells: jax.Array,
+                         scale=1.0):
+  """SPEC §1.3 step 2: L_D on stop_gradient(F) (feats [B, h, w, C]) with targets d over all samples, D in train
+  mode, one `tx_d` step on D; its updates × `scale` (0 freezes D: fix_G). Also the D probes' update (d_probe.py).
+
+  Returns (D params, D batch_stats, D optimizer state, metrics: loss_d, d_acc_real, d_acc_syn (before the update),
+  grad_norm_d).
+  """
+  def objective(d_params):
+    out, updates = disc.apply({"params": d_params, "batch_stats": batch_stats}, jax.lax.stop_gradient(feats),
+                              train=True, mutable=["batch_stats"])
+    loss = losses.d_loss(out, is_synthetic, joint_cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
+    return loss, (updates.get("batch_stats", {}), out)  # a 1-layer D has no BatchNorm
+
+  (loss_d, (new_stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(params)
+  updates, opt_state = tx_d.update(grads, opt_state, params)
+  updates = jax.tree.map(lambda u: u * scale, updates)
+  acc_real, acc_syn = losses.d_accuracy(out, is_synthetic, joint_cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
+  metrics = {"loss_d": loss_d, "d_acc_real": acc_real, "d_acc_syn": acc_syn, "grad_norm_d": optax.global_norm(grads)}
+  return optax.apply_updates(params, updates), new_stats, opt_state, metrics
+
+
 def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Batch], tuple[SAAState, dict]]:
   """train_step(state, batch) → (state, metrics), pure and not jitted (see sharding.jit_train_step).
 
@@ -67,25 +90,6 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
 
     return jax.vjp(g_forward, state.params["G"], has_aux=True)
 
-  def update_discriminator(state: SAAState, feats: jax.Array, batch: Batch, d_on: jax.Array):
-    """SPEC §1.3 step 2: L_D on stop_gradient(F) with targets d over all samples, one optimizer step on D.
-
-    Returns (D params, D batch_stats, D optimizer state, metrics); `d_on` 0 zeroes the update (fix_G).
-    """
-    is_syn, cells = batch["is_synthetic"], batch["joint_cells"]
-
-    def objective(d_params):
-      out, d_stats = apply_disc(d_params, state.batch_stats["D"], jax.lax.stop_gradient(feats))
-      return losses.d_loss(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode), (d_stats, out)
-
-    (loss_d, (d_stats, out)), grads = jax.value_and_grad(objective, has_aux=True)(state.params["D"])
-    updates, opt_state_d = tx_d.update(grads, state.opt_state_d, state.params["D"])
-    updates = jax.tree.map(lambda u: u * d_on, updates)
-    acc_real, acc_syn = losses.d_accuracy(out, is_syn, cells, mode=adapt.mode_D, gan_mode=adapt.gan_mode)
-    metrics = {"loss_d": loss_d, "d_acc_real": acc_real, "d_acc_syn": acc_syn,
-               "grad_norm_d": optax.global_norm(grads)}
-    return optax.apply_updates(state.params["D"], updates), d_stats, opt_state_d, metrics
-
   def update_generator_and_task(state: SAAState, feats, g_vjp, batch: Batch, d_params, d_stats, z_on, d_on,
                                 g_frozen):
     """SPEC §1.3 step 3: L = L_coord + λ_D·L_adv with the updated (frozen) D; one optimizer step on G+T.
@@ -126,7 +130,9 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
     metrics = {"lr": schedule(state.step), "z_on": z_on}
     opt_state_d = state.opt_state_d
     if use_d:
-      params["D"], stats["D"], opt_state_d, d_metrics = update_discriminator(state, feats, batch, d_on)
+      params["D"], stats["D"], opt_state_d, d_metrics = discriminator_update(
+          disc, tx_d, adapt, state.params["D"], state.batch_stats["D"], state.opt_state_d, feats,
+          batch["is_synthetic"], batch["joint_cells"], d_on)
       metrics.update(d_metrics)
     gt_params, stats["T"], d_stats, opt_state_gt, gt_metrics = update_generator_and_task(
         state, feats, g_vjp, batch, params.get("D"), stats.get("D"), z_on, d_on, g_frozen)
