@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import matplotlib.image
 import numpy as np
 import pytest
@@ -294,6 +295,29 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   again = subprocess.run(probe_args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr[-4000:]
   assert os.path.getmtime(workdir / "saa_jo2d" / "seed_0" / "d_probe.json") == stamp  # cached, not probed again
+
+  # G pretrained as the finished 'source only' run (the ImageNet stand-in): its G is exported once, the new run
+  # trains from it in its own folder and records where its G came from
+  pre_args = args + ["--nofigures", "--rows=SAA + Jo2D", "--pretrained_from=source only", f"--out_dir={out}_pre"]
+  pre = subprocess.run(pre_args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert pre.returncode == 0, pre.stderr[-4000:]
+  assert "[ablation 1/1] SAA + Jo2D (G from 'source only'), seed 0: training" in pre.stdout
+  export = workdir / "source_only" / "seed_0" / "export_G"
+  result = json.loads((workdir / "pretrained_source_only" / "saa_jo2d" / "seed_0" / "results.json").read_text())
+  assert result["pretrained_backbone"] == str(export) and result["steps"] == 4
+  from ahup_jax import jobs
+  from ahup_jax.train import loop
+  cfg = ablation_configs.get_config("quick")
+  cfg.data_root, cfg.workdir = tiny_root, str(workdir)
+  config = ablation.row_config(cfg, "SAA + Jo2D", 0)
+  config.model.pretrained_backbone = str(export)
+  loaded = loop.load_backbone(config)
+  trained = jobs.restore_variables(ablation.row_config(cfg, "source only", 0), str(workdir / "source_only" / "seed_0"))
+  want = jax.tree.leaves({k: trained[k]["G"] for k in ("params", "batch_stats")})
+  got = jax.tree.leaves({k: loaded[k] for k in ("params", "batch_stats")})
+  assert len(got) == len(want) > 0 and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(want, got))
+  assert "initialised from G of the same seed's finished 'source only' run" in (
+      pathlib.Path(f"{out}_pre") / "ablation.md").read_text()
 
 
 @pytest.mark.slow
