@@ -40,7 +40,8 @@ ensure_env() {  # ensure_env REQ_FILE...: (re)install each requirements file who
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 # glibc's malloc on transparent huge pages: XLA maps a fresh temporary buffer every train step, and faulting its
-# pages in again cost 5-6 % of the embedded job's training (ahup_jax/hugepages.py; GLIBC_TUNABLES's own setting wins)
+# pages in again cost 5-6 % of the embedded job's training. The jobs' entry points also preload mimalloc, which keeps
+# the buffer mapped (ahup_jax/allocator.py; GLIBC_TUNABLES's own setting wins, AHUP_MALLOC=glibc opts out)
 [[ "${GLIBC_TUNABLES:-}" == *glibc.malloc.hugetlb=* ]] \
   || export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1"
 

@@ -20,9 +20,9 @@ gaps (appearance, skeleton, proportions, pose, camera) by retraining source only
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # before jax loads: restart once with huge-page malloc (ahup_jax/hugepages.py)
-  from ahup_jax import hugepages
-  hugepages.restart_with_huge_pages()
+if __name__ == "__main__":  # before jax loads: restart once with the fast malloc (ahup_jax/allocator.py)
+  from ahup_jax import allocator
+  allocator.restart_with_fast_malloc()
 
 import json
 import math

@@ -20,7 +20,7 @@ import tempfile
 import jax
 from jax.profiler import ProfileData
 
-from ahup_jax import hugepages
+from ahup_jax import allocator
 from benchmarks import train_step
 
 _INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+) ([\w\-]+)\(")
@@ -123,7 +123,7 @@ def run(backbone: str = "res50", size: int = 256, batch: int = 8, dtype: str = "
 
 
 def main() -> None:
-  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
+  allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   train_step.add_model_flags(parser, backbone="res50", size=256)
   parser.add_argument("--batch", type=int, default=8, help="global batch")

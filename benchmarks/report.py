@@ -188,7 +188,9 @@ def _torch_side(r: dict) -> list[str]:
   lines += [f"`python -m benchmarks.torch_side`: the official step order in PyTorch {t['torch']} "
             "(`benchmarks/torch_reference.py`: G + T, soft-argmax, D update on detached features, G+T with L1 + "
             f"0.02·LSGAN-SA, Adam) against the trainer's compiled step, fp32, {t['threads']} threads each, on "
-            f"{m['cpu']} ({m['cores']} cores), each side in its own worker process. Rounds alternate PyTorch and JAX; "
+            f"{m['cpu']} ({m['cores']} cores), each side in its own worker process"
+            + (f" (malloc: ours {t['malloc']['ahup_jax']}, PyTorch {t['malloc']['torch']}; ahup_jax/allocator.py)"
+               if "malloc" in t else "") + ". Rounds alternate PyTorch and JAX; "
             "each cell lists the rounds' medians; "
             "ratio = median ahup_jax ÷ median PyTorch (> 1: ours faster).", ""]
   bf16 = any("ratio_bf16" in row for row in t["rows"])

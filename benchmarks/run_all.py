@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 
-from ahup_jax import hugepages, machine  # noqa: E402
+from ahup_jax import allocator, machine  # noqa: E402
 from benchmarks import (ceilings, inference, input_pipeline, memory, profile, report, scaling, spa_fit,  # noqa: E402
                         timing, torch_side, train_step)
 
@@ -109,7 +109,7 @@ def feed_ratio(results: dict, train_row: tuple) -> dict | None:
 
 
 def main() -> None:
-  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
+  allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, a few minutes); "
                       "writes to a temporary folder unless --markdown / --json are given")

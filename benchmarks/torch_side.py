@@ -3,6 +3,7 @@
   python -m benchmarks.torch_side                       # every row, 2 alternating rounds
   python -m benchmarks.torch_side --rows=res18-64 --rounds=3
   python -m benchmarks.torch_side --jax_dtypes=float32,bfloat16   # ours also with model.dtype="bfloat16"
+  python -m benchmarks.torch_side --torch_malloc=ours   # PyTorch on our malloc (mimalloc) too, not glibc's
 
 PyTorch side (`benchmarks/torch_reference.py`, the official layout): G + T forward, soft-argmax, a D update on
 detached features (SA, LSGAN), then G+T with L1 + λ_D·LSGAN-SA (pivot sdt) through the updated D, two Adams (b1 0.5);
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from ahup_jax import hugepages
+from ahup_jax import allocator
 
 ROWS = {  # name: (backbone, input, batch)
     "res18-64": ("res18", 64, 32),
@@ -189,15 +190,17 @@ def worker(side: str, row: str, threads: int, spa_poses: int, spa_batch: int, wa
 
 
 def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, threads: int, spa_poses: int,
-                 spa_batch: int, jax_dtypes=("float32",)) -> dict:
+                 spa_batch: int, jax_dtypes=("float32",), torch_malloc: str = "glibc") -> dict:
   """Both sides of `row` in worker processes, in alternating rounds (PyTorch then JAX, in each of `jax_dtypes`):
   median seconds per call of each round → items/s and the ratio of the sides' medians (`ratio`: float32;
-  `ratio_bf16`: ours in bfloat16 against PyTorch's fp32)."""
+  `ratio_bf16`: ours in bfloat16 against PyTorch's fp32). PyTorch's worker runs on glibc's malloc as its users run
+  it (`torch_malloc="glibc"`), or on the malloc ours runs on ("ours": mimalloc, ahup_jax/allocator.py)."""
   command = [sys.executable, "-m", "benchmarks.torch_side", f"--rows={row}", f"--threads={threads}",
              f"--spa_poses={spa_poses}", f"--spa_batch={spa_batch}", f"--warmup={warmup}"]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  torch_env = os.environ if torch_malloc == "ours" else allocator.without_mimalloc(dict(os.environ))
   workers = {side: subprocess.Popen([*command, f"--worker={side}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True, cwd=root)
+                                    text=True, cwd=root, env=torch_env if side == "torch" else None)
              for side in ("torch", *(JAX_SIDES[d] for d in jax_dtypes))}
   try:
     for side, proc in workers.items():
@@ -223,7 +226,7 @@ def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, t
 
 
 def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup: int = 2, threads: int = 0,
-        spa_poses: int = 100_000, spa_batch: int = 256, jax_dtypes=("float32",)) -> dict:
+        spa_poses: int = 100_000, spa_batch: int = 256, jax_dtypes=("float32",), torch_malloc: str = "glibc") -> dict:
   """Every row side by side (the SAA rows ours in each of `jax_dtypes`, the SPA epoch in float32); {"skipped":
   reason} when PyTorch is missing."""
   reason = torch_available()
@@ -231,14 +234,19 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
     return {"skipped": reason}
   import torch
   threads = threads or os.cpu_count()
-  out = {"threads": threads, "torch": torch.__version__, "rows": []}
+  ours = "mimalloc" if allocator.mimalloc_library() and os.environ.get("LD_PRELOAD") == allocator.mimalloc_library() \
+      else "glibc"
+  out = {"threads": threads, "torch": torch.__version__, "malloc": {"ahup_jax": ours,
+                                                                    "torch": ours if torch_malloc == "ours" else "glibc"},
+         "rows": []}
   for name in rows:
     if name == SPA_ROW:
-      result = side_by_side(name, spa_poses, rounds, 1, 1, threads, spa_poses, spa_batch)
+      result = side_by_side(name, spa_poses, rounds, 1, 1, threads, spa_poses, spa_batch, torch_malloc=torch_malloc)
       config, unit = f"SPA epoch, {spa_poses} poses, batch {spa_batch}", "poses/s"
     else:
       backbone, size, batch = ROWS[name]
-      result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch, jax_dtypes)
+      result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch, jax_dtypes,
+                            torch_malloc)
       config, unit = f"{backbone} {size}² batch {batch}", "images/s"
     out["rows"].append({"row": name, "config": config, "unit": unit, **result})
     print(json.dumps(out["rows"][-1]), flush=True)
@@ -246,7 +254,7 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
 
 
 def main() -> None:
-  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
+  allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--rows", default=",".join((*ROWS, SPA_ROW)), help=f"comma-separated of {(*ROWS, SPA_ROW)}")
   parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds")
@@ -257,13 +265,15 @@ def main() -> None:
   parser.add_argument("--spa_batch", type=int, default=256)
   parser.add_argument("--jax_dtypes", default="float32",
                       help="our step's compute dtypes, comma-separated of float32,bfloat16 (SAA rows)")
+  parser.add_argument("--torch_malloc", default="glibc", choices=("glibc", "ours"),
+                      help="PyTorch's malloc: glibc (as its users run it) or ours (mimalloc, ahup_jax/allocator.py)")
   parser.add_argument("--worker", choices=("torch", *JAX_SIDES.values()), help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
     worker(args.worker, args.rows, args.threads, args.spa_poses, args.spa_batch, args.warmup)
     return
   print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, args.warmup, args.threads, args.spa_poses,
-                       args.spa_batch, tuple(args.jax_dtypes.split(","))), indent=1))
+                       args.spa_batch, tuple(args.jax_dtypes.split(",")), args.torch_malloc), indent=1))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ahup_jax import hugepages, losses, model_report, sharding
+from ahup_jax import allocator, losses, model_report, sharding
 from ahup_jax.models.resnet import STAGES
 from ahup_jax.train import saa_step
 from ahup_jax.train import state as state_lib
@@ -121,7 +121,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> None:
-  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
+  allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   add_flags(parser)
   args = parser.parse_args()

@@ -3,7 +3,7 @@
   python -m benchmarks.xla_flags_ab --b="--xla_cpu_use_onednn=true" --backbone=res18 --size=96 --batch=18
   python -m benchmarks.xla_flags_ab --a="" --b="--xla_cpu_prefer_vector_width=512" --rounds=8
   python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.layers.IM2COL_MAX_IN_CHANNELS=0 --size=64 --batch=32
-  python -m benchmarks.xla_flags_ab --a_env="GLIBC_TUNABLES=glibc.malloc.hugetlb=0"
+  python -m benchmarks.xla_flags_ab --a_env="LD_PRELOAD=;GLIBC_TUNABLES=glibc.malloc.hugetlb=1"   # glibc vs mimalloc
 
 A side is its XLA_FLAGS, optional extra environment variables (`--a_env`/`--b_env`) and optional module constants set before the step is built (`--a_set`/`--b_set`,
 comma-separated `module.NAME=int` or `module.NAME=@module.attr`), e.g. the conv lowering thresholds of
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from ahup_jax import hugepages
+from ahup_jax import allocator
 
 
 def _resolve(dotted: str):
@@ -84,14 +84,14 @@ def _timed(proc: subprocess.Popen, steps: int) -> float:
 
 
 def main() -> None:
-  hugepages.restart_with_huge_pages()  # the step's speed depends on it (ahup_jax/hugepages.py)
+  allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--a", default="", help="XLA_FLAGS of side A (default: none)")
   parser.add_argument("--b", default="", help="XLA_FLAGS of side B")
   parser.add_argument("--a_set", default="", help="module constants of side A: module.NAME=int|@module.attr,...")
   parser.add_argument("--b_set", default="", help="module constants of side B: module.NAME=int|@module.attr,...")
   parser.add_argument("--a_env", default="", help="extra environment of side A: NAME=VALUE;... (e.g. "
-                      "GLIBC_TUNABLES=glibc.malloc.hugetlb=0)")
+                      "LD_PRELOAD=;GLIBC_TUNABLES=glibc.malloc.hugetlb=0: glibc's malloc without huge pages)")
   parser.add_argument("--b_env", default="", help="extra environment of side B")
   parser.add_argument("--set", default="", help=argparse.SUPPRESS)
   parser.add_argument("--backbone", default="res18")
