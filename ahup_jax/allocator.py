@@ -32,6 +32,20 @@ MIMALLOC_SETTINGS = {"MIMALLOC_PURGE_DELAY": "-1"}  # never hand freed memory ba
 OPT_OUT = "AHUP_MALLOC"  # =glibc: no mimalloc
 
 
+def mimalloc_pinned() -> bool:
+  """Whether requirements.txt installs cmeel-mimalloc on this platform (its environment marker)."""
+  return sys.platform.startswith("linux") and platform.machine() == "x86_64"
+
+
+def transparent_huge_pages_always() -> bool:
+  """Whether the kernel backs every large anonymous mapping with huge pages, asked for or not (THP 'always')."""
+  try:
+    with open(THP_SETTING) as f:
+      return "[always]" in f.read()
+  except OSError:
+    return False
+
+
 def mimalloc_library() -> str:
   """The installed libmimalloc.so (from the `cmeel-mimalloc` wheel), or '' where there is none or not on Linux."""
   if not sys.platform.startswith("linux"):
@@ -58,9 +72,9 @@ def huge_pages_unsupported() -> str:
 
 def environ_with_fast_malloc(environ: dict[str, str], mimalloc: str, huge_pages: bool = True) -> dict[str, str]:
   """A copy of `environ` that preloads `mimalloc` (a library path; '' for none) with MIMALLOC_SETTINGS, unless
-  LD_PRELOAD is set (even to '': no preload) or AHUP_MALLOC=glibc, and, when `huge_pages`, whose GLIBC_TUNABLES (colon-separated) also sets
-  `glibc.malloc.hugetlb=1` unless it sets that tunable already (to any value); glibc's malloc still serves whatever
-  runs without the preload."""
+  LD_PRELOAD is set (even to '': no preload) or AHUP_MALLOC=glibc, and, when `huge_pages`, whose GLIBC_TUNABLES
+  (colon-separated) also sets `glibc.malloc.hugetlb=1` unless it sets that tunable already (to any value): glibc's
+  malloc still serves whatever runs without the preload."""
   out = dict(environ)
   if mimalloc and "LD_PRELOAD" not in out and out.get(OPT_OUT, "").lower() != "glibc":
     out["LD_PRELOAD"] = mimalloc

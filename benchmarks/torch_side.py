@@ -234,8 +234,8 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
     return {"skipped": reason}
   import torch
   threads = threads or os.cpu_count()
-  ours = "mimalloc" if allocator.mimalloc_library() and os.environ.get("LD_PRELOAD") == allocator.mimalloc_library() \
-      else "glibc"
+  library = allocator.mimalloc_library()
+  ours = "mimalloc" if library and os.environ.get("LD_PRELOAD") == library else "glibc"
   out = {"threads": threads, "torch": torch.__version__, "malloc": {"ahup_jax": ours,
                                                                     "torch": ours if torch_malloc == "ours" else "glibc"},
          "rows": []}
