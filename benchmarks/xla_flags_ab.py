@@ -4,6 +4,7 @@
   python -m benchmarks.xla_flags_ab --a="" --b="--xla_cpu_prefer_vector_width=512" --rounds=8
   python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.layers.IM2COL_MAX_IN_CHANNELS=0 --size=64 --batch=32
   python -m benchmarks.xla_flags_ab --a_env="LD_PRELOAD=;GLIBC_TUNABLES=glibc.malloc.hugetlb=1"   # glibc vs mimalloc
+  python -m benchmarks.xla_flags_ab --dtype=bfloat16 --a_set=ahup_jax.models.layers.ONEDNN_MIN_POSITIONS_BFLOAT16=16
 
 A side is its XLA_FLAGS, optional extra environment variables (`--a_env`/`--b_env`) and optional module constants set before the step is built (`--a_set`/`--b_set`,
 comma-separated `module.NAME=int` or `module.NAME=@module.attr`), e.g. the conv lowering thresholds of
@@ -47,11 +48,11 @@ def _apply(assignments: str) -> None:
     setattr(mod, name, getattr(*_resolve(value[1:])) if value.startswith("@") else int(value))
 
 
-def worker(backbone: str, size: int, batch: int, assignments: str) -> None:
+def worker(backbone: str, size: int, batch: int, dtype: str, assignments: str) -> None:
   """Compile and warm up, then for each line "N" on stdin run N steps and print their total seconds."""
   from benchmarks.torch_side import jax_saa_step
   _apply(assignments)
-  step, _ = jax_saa_step(backbone, size, batch)
+  step, _ = jax_saa_step(backbone, size, batch, dtype)
   step()
   step()
   print("ready", flush=True)
@@ -66,7 +67,7 @@ def _start(flags: str, assignments: str, environ: str, args) -> subprocess.Popen
   env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
   env.update(item.split("=", 1) for item in filter(None, environ.split(";")))
   cmd = [sys.executable, "-m", "benchmarks.xla_flags_ab", "--worker", f"--backbone={args.backbone}",
-         f"--size={args.size}", f"--batch={args.batch}", f"--set={assignments}"]
+         f"--size={args.size}", f"--batch={args.batch}", f"--dtype={args.dtype}", f"--set={assignments}"]
   proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
   return proc
 
@@ -97,12 +98,13 @@ def main() -> None:
   parser.add_argument("--backbone", default="res18")
   parser.add_argument("--size", type=int, default=96)
   parser.add_argument("--batch", type=int, default=18)
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="model.dtype of both sides")
   parser.add_argument("--rounds", type=int, default=6, help="A/B turns")
   parser.add_argument("--steps", type=int, default=2, help="steps per turn")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
-    worker(args.backbone, args.size, args.batch, args.set)
+    worker(args.backbone, args.size, args.batch, args.dtype, args.set)
     return
   procs = {"A": _start(args.a, args.a_set, args.a_env, args), "B": _start(args.b, args.b_set, args.b_env, args)}
   try:
@@ -116,7 +118,7 @@ def main() -> None:
     for proc in procs.values():
       proc.kill()
   median = {k: statistics.median(v) for k, v in times.items()}
-  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch}",
+  print(json.dumps({"config": f"{args.backbone} {args.size}² batch {args.batch} {args.dtype}",
                     "a": [args.a, args.a_set, args.a_env], "b": [args.b, args.b_set, args.b_env],
                     "step_s": times, "images_per_s": {k: args.batch / v for k, v in median.items()},
                     "speedup_b_over_a": median["A"] / median["B"], "load_at_end": os.getloadavg()}))

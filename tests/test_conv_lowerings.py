@@ -119,11 +119,12 @@ needs_onednn = pytest.mark.skipif(not layers.onednn.available(), reason=(
 
 @needs_onednn
 @pytest.mark.parametrize("positions,channels,dtype,expected", [
-    (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (6 * 6, 256, jnp.float32, "xla"),
-    (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise"), (24 * 24, 64, jnp.bfloat16, "onednn")])
+    (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (4 * 4, 256, jnp.float32, "onednn"),
+    (3 * 3, 512, jnp.float32, "im2col"), (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise"),
+    (8 * 8, 128, jnp.float64, "xla"), (24 * 24, 64, jnp.bfloat16, "onednn"), (2 * 2, 512, jnp.bfloat16, "onednn")])
 def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
-  """oneDNN takes float32 and bfloat16 planes from 12x12 up; float64 (the gradient checks) and small planes keep
-  the rest."""
+  """oneDNN takes float32 planes from 4x4 up and bfloat16 planes of every size; float64 (the gradient checks) and
+  small float32 planes keep the rest."""
   assert layers.lowering(positions, channels, dtype) == expected
 
 
@@ -222,6 +223,7 @@ BF16_ROUNDOFF = 2.0 ** -8
 @pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
     ((2, 96, 96, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3))),      # the stem
+    ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
   """oneDNN's bfloat16 convolution (`model.dtype="bfloat16"`) on bfloat16 operands = float64 on the same values:

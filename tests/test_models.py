@@ -208,8 +208,8 @@ def test_subpixel_deconv_equals_flax_conv_transpose():
 def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, features):
   """layers.Conv (1x1 kernels as a dot) = nn.Conv: same parameter tree, outputs and gradients, any stride/size.
 
-  Padded 1x1 and 3x3 kernels take `layers.conv`: im2col dots on small planes (no XLA convolution left), else
-  lax.conv_general_dilated.
+  Padded 1x1 and 3x3 kernels take `layers.conv`: im2col dots or oneDNN's FFI calls (no XLA convolution left), or
+  lax.conv_general_dilated (per `layers.lowering`).
   """
   from flax import linen as nn
   from ahup_jax.models import layers
@@ -229,8 +229,8 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, fe
   lowered = jax.jit(ours.apply).lower(variables, x).as_text()
   pointwise = kernel == (1, 1) and padding in ("SAME", "VALID", 0)
   out_size = (size + 2 * (padding if isinstance(padding, int) else 0) - kernel[0]) // strides[0] + 1
-  as_dots = pointwise or layers.lowering(out_size * out_size, x.shape[-1]) == "im2col"
-  assert ("convolution" not in lowered) == as_dots
+  without_xla_conv = pointwise or layers.lowering(out_size * out_size, x.shape[-1]) in ("im2col", "onednn")
+  assert ("convolution" not in lowered) == without_xla_conv
 
 
 def test_bit_dropout_keeps_the_right_fraction_and_scales():

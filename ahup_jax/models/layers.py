@@ -6,8 +6,8 @@
   products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1 `conv_general_dilated` as a convolution
   over transposed copies of the activations (1.5–3x slower fwd+bwd for ResNet-50's 1x1 layers on a 2-core CPU);
   the written-out kernel gradient also lets the matmul transpose the thinner of its two operands.
-- larger kernels (`conv`, per `lowering`): on CPU, planes from 12x12 up as oneDNN's convolutions (`native.onednn`,
-  when it is built), small output planes and the RGB stem as one im2col matmul (XLA:CPU's convolutions there run
+- larger kernels (`conv`, per `lowering`): on CPU, planes from 4x4 up (bfloat16: all) as oneDNN's convolutions
+  (`native.onednn`, when it is built), smaller output planes and the RGB stem as one im2col matmul (XLA:CPU's convolutions there run
   at a few GFLOP/s), the rest as XLA's, large ones with their kernel gradient as one matmul per kernel tap
   (without oneDNN); other platforms keep XLA's convolutions.
   `python -m benchmarks.conv_lowerings` times every shape under each lowering, `python -m benchmarks.profile` shows
@@ -132,17 +132,25 @@ def conv_im2col(lhs, rhs, strides, pads):
 # 1–5 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
 IM2COL_MAX_POSITIONS = 4 * 4
 IM2COL_MAX_IN_CHANNELS = 4
-# On CPU, float32 and bfloat16 convolutions with output planes of at least this many positions run as oneDNN's
-# (the stem included) when `onednn.enabled()`: forward + both gradients 2.2x XLA:CPU's at 24² (ResNet-18 96²'s
-# layer1), 2.6x at 32², 1.5x for the stem, 1.0–1.5x at 12², 0.35x at 3² (`benchmarks/conv_lowerings.py`, 2-core
-# Intel Xeon, float32; bfloat16's smaller planes measured no clear winner, so the same rule).
-ONEDNN_MIN_POSITIONS = 12 * 12
+# On CPU, float32 convolutions with output planes of at least this many positions run as oneDNN's (the stem
+# included) when `onednn.enabled()`. Forward + both gradients (`benchmarks/conv_lowerings.py`): 2.2x XLA:CPU's at
+# 24² (ResNet-18 96²'s layer1), 2.6x at 32², 1.5x for the stem, 1.0–1.5x at 12² (2-core Intel Xeon); 1.2–1.4x at
+# 8², 6², 4², 1.1x against im2col at 3², 0.7x at 2² (2-core AMD Zen 4). Whole steps in lockstep on the Zen 4
+# (`python -m benchmarks.xla_flags_ab --b_set=ahup_jax.models.layers.ONEDNN_MIN_POSITIONS=...`), 4² against 12²:
+# 1.06 and 1.11x at ResNet-18 64² b32, 1.02x at 96² b18, 1.05x at 128² b32; 2² too (64²): 1.00x against 12²;
+# 3² too (96²): 1.03 and 1.04x against 12².
+ONEDNN_MIN_POSITIONS = 4 * 4
+# bfloat16 convolutions run as oneDNN's at every plane size: its AVX512-BF16 kernels measured 1.2–3x XLA's and
+# im2col's bfloat16 at ResNet-18's 8² to 2² (2-core AMD Zen 4; not measured on Intel), whole
+# bfloat16 steps against 12² (`--dtype=bfloat16`): 1.15x at 64² b32, 1.11x at 96² b18, 1.15x at 128² b32.
+ONEDNN_MIN_POSITIONS_BFLOAT16 = 1
 
 
 def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
   """Which lowering `conv` uses on CPU for an output plane of `out_positions`, `in_channels` input channels and
   `dtype`: "onednn", "im2col", "tapwise" or "xla" (other platforms always use XLA's own convolution)."""
-  if out_positions >= ONEDNN_MIN_POSITIONS and jnp.dtype(dtype) in onednn.DTYPE_SUFFIX and onednn.enabled():
+  smallest = ONEDNN_MIN_POSITIONS_BFLOAT16 if jnp.dtype(dtype) == jnp.bfloat16 else ONEDNN_MIN_POSITIONS
+  if out_positions >= smallest and jnp.dtype(dtype) in onednn.DTYPE_SUFFIX and onednn.enabled():
     return "onednn"
   if out_positions <= IM2COL_MAX_POSITIONS or in_channels <= IM2COL_MAX_IN_CHANNELS:
     return "im2col"
