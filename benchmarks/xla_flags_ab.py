@@ -6,9 +6,10 @@
   python -m benchmarks.xla_flags_ab --a_env="LD_PRELOAD=;GLIBC_TUNABLES=glibc.malloc.hugetlb=1"   # glibc vs mimalloc
   python -m benchmarks.xla_flags_ab --dtype=bfloat16 --a_set=ahup_jax.models.layers.ONEDNN_MIN_POSITIONS_BFLOAT16=16
 
-A side is its XLA_FLAGS, optional extra environment variables (`--a_env`/`--b_env`) and optional module constants set before the step is built (`--a_set`/`--b_set`,
-comma-separated `module.NAME=int` or `module.NAME=@module.attr`), e.g. the conv lowering thresholds of
-`ahup_jax.models.layers`, or a layer against the one it replaced.
+A side is its XLA_FLAGS, optional extra environment variables (`--a_env`/`--b_env`) and optional module constants
+set before the step is built (`--a_set`/`--b_set`, comma-separated `module.NAME=int` or `module.NAME=@module.attr`),
+e.g. the conv lowering thresholds of `ahup_jax.models.layers`, or a layer against the one it replaced; `--dtype`
+is both sides' model.dtype.
 
 XLA flags are fixed per process, so A and B cannot share one process; instead each worker compiles the step once
 with its flags, then the parent asks A, then B, then A, ... for `--steps` steps at a time. Only one worker computes

@@ -224,6 +224,7 @@ BF16_ROUNDOFF = 2.0 ** -8
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
     ((2, 96, 96, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3))),      # the stem
     ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
+    ((2, 2, 2, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1))),      # a transposed conv's phase on a 2² plane
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
   """oneDNN's bfloat16 convolution (`model.dtype="bfloat16"`) on bfloat16 operands = float64 on the same values:

@@ -6,10 +6,10 @@
   products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1 `conv_general_dilated` as a convolution
   over transposed copies of the activations (1.5–3x slower fwd+bwd for ResNet-50's 1x1 layers on a 2-core CPU);
   the written-out kernel gradient also lets the matmul transpose the thinner of its two operands.
-- larger kernels (`conv`, per `lowering`): on CPU, planes from 4x4 up (bfloat16: all) as oneDNN's convolutions
-  (`native.onednn`, when it is built), smaller output planes and the RGB stem as one im2col matmul (XLA:CPU's convolutions there run
-  at a few GFLOP/s), the rest as XLA's, large ones with their kernel gradient as one matmul per kernel tap
-  (without oneDNN); other platforms keep XLA's convolutions.
+- larger kernels (`conv`, per `lowering`): on CPU, output planes from 4x4 up (bfloat16: all) as oneDNN's
+  convolutions (`native.onednn`, when it is built); smaller planes, and without oneDNN the RGB stem, as one im2col
+  matmul (XLA:CPU's convolutions there run at a few GFLOP/s); the rest as XLA's, large ones with their kernel
+  gradient as one matmul per kernel tap (without oneDNN); other platforms keep XLA's convolutions.
   `python -m benchmarks.conv_lowerings` times every shape under each lowering, `python -m benchmarks.profile` shows
   where a step's time goes.
 
@@ -141,8 +141,8 @@ IM2COL_MAX_IN_CHANNELS = 4
 # 3² too (96²): 1.03 and 1.04x against 12².
 ONEDNN_MIN_POSITIONS = 4 * 4
 # bfloat16 convolutions run as oneDNN's at every plane size: its AVX512-BF16 kernels measured 1.2–3x XLA's and
-# im2col's bfloat16 at ResNet-18's 8² to 2² (2-core AMD Zen 4; not measured on Intel), whole
-# bfloat16 steps against 12² (`--dtype=bfloat16`): 1.15x at 64² b32, 1.11x at 96² b18, 1.15x at 128² b32.
+# im2col's bfloat16 at ResNet-18's 8² to 2² (2-core AMD Zen 4; not measured on Intel), whole bfloat16 steps against
+# 12² and up (`xla_flags_ab --dtype=bfloat16`): 1.15x at 64² b32, 1.11x at 96² b18, 1.15x at 128² b32.
 ONEDNN_MIN_POSITIONS_BFLOAT16 = 1
 
 
