@@ -33,11 +33,13 @@ ROWS = {
 }
 # Discriminator variants, not in the default rows (`--rows` names them): other λ_D (paper: 0.02) — SAA + Jo2D with a
 # stronger D; SAA with λ_D 0.0003, where G stops winning the game against a fresh D
-# (docs/results/widened_appearance/d_probe.md) — and SAA with D's 3x3 kernels (the supplement's kn_D = 3: each cell's
-# decision sees its neighbours, where the default 1x1 D is a per-cell MLP).
+# (docs/results/widened_appearance/d_probe.md) — SAA with D's 3x3 kernels (the supplement's kn_D = 3: each cell's
+# decision sees its neighbours, where the default 1x1 D is a per-cell MLP) and SAA with 5 D updates per iteration
+# on the same features (a D that has caught up with G when G answers it; not in the paper).
 D_VARIANTS = {f"SAA + Jo2D (λ_D {value:g})": ("", {"adapt.lmd_D": value}, False) for value in (0.1, 0.5)}
 D_VARIANTS.update({f"SAA (λ_D {value:g})": ("SAA", {"adapt.lmd_D": value}, False) for value in (0.0003,)})
 D_VARIANTS["SAA (kn_D 3)"] = ("SAA", {"adapt.kn_D": 3}, False)
+D_VARIANTS["SAA (5 D steps)"] = ("SAA", {"adapt.d_steps": 5}, False)  # D catches up with G before G answers
 ROWS.update(D_VARIANTS)
 
 

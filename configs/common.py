@@ -30,6 +30,8 @@ def adapt() -> ml_collections.ConfigDict:
       pivot="sdt",                 # sdt | uda | n (SPEC §1.6)
       n_layers_D=3,
       kn_D=1,                      # SPEC §9 #2 (3 = supplement's variant)
+      d_steps=1,                   # D updates per iteration on the same stopped features (official: 1; > 1: a D
+                                   # that catches up with G before G answers it, issue #18's explanation)
       ndf=64,
       wts_D_cell="round",          # round (faithful) | floor (SPEC §3.2)
       wts_D_skip_missing=False,    # True drops joints a dataset lacks (SPEC §9 #6)

@@ -272,6 +272,41 @@ def test_other_discriminator_modes_build_a_step(mode, gan_mode, pivot):
 def test_bad_adapt_option_fails_when_the_step_is_built():
   with pytest.raises(ValueError, match="adapt.pivot"):
     saa_step.make_train_step(tiny_config(pivot="both"))
+  with pytest.raises(ValueError, match="adapt.d_steps = 0"):
+    saa_step.make_train_step(tiny_config(d_steps=0))
+
+
+def test_several_d_steps_update_d_on_the_same_features(run):
+  """adapt.d_steps = 2: D = two `discriminator_update`s on the same train-mode features of G, its metrics those of
+  the first (accuracy before this iteration's updates), and D's learning rate follows the iteration, not D's count."""
+  config = tiny_config(d_steps=2)
+  state, batch = run["state"], run["batch"]
+  new, metrics = jax.jit(saa_step.make_train_step(config))(state, batch)
+  backbone, _ = models.build_pose_net(config.model)
+  feats = backbone.apply({"params": state.params["G"], "batch_stats": state.batch_stats["G"]}, batch["image"],
+                         train=True, mutable=["batch_stats"])[0]
+  disc = models.build_discriminator(config.model, config.adapt)
+  _, tx_d = state_lib.make_optimizers(config)
+  d_params, d_stats, opt_d = state.params["D"], state.batch_stats["D"], state.opt_state_d
+  for _ in range(2):
+    d_params, d_stats, opt_d, _ = saa_step.discriminator_update(
+        disc, tx_d, config.adapt, d_params, d_stats, opt_d, feats, batch["is_synthetic"], batch["joint_cells"])
+  update = jax.tree.map(jnp.subtract, d_params, state.params["D"])
+  # Leaves whose gradient is zero up to rounding (biases of convolutions that a BatchNorm follows) get Adam steps
+  # of ±lr in float noise's sign; every other leaf must match.
+  signal = jax.tree.map(lambda g: float(jnp.max(jnp.abs(g))) > 1e-5 * max_abs(run["ref"]["d_grads"]),
+                        run["ref"]["d_grads"])
+  compared = jax.tree.map(lambda a, b, keep: (a - b) if keep else jnp.zeros_like(a), new.params["D"], d_params,
+                          signal)
+  assert sum(jax.tree.leaves(signal)) >= len(jax.tree.leaves(signal)) - 2
+  assert float(optax.global_norm(compared)) < 1e-3 * float(optax.global_norm(update))
+  one_step = jax.tree.map(jnp.subtract, run["first"][0].params["D"], state.params["D"])
+  assert float(optax.global_norm(update)) > 1.2 * float(optax.global_norm(one_step))  # two Adam steps, not one
+  for name in ("d_acc_real", "d_acc_syn", "loss_d"):
+    assert float(metrics[name]) == pytest.approx(float(run["first"][1][name]), rel=1e-5), name
+  d_schedule = state_lib.d_lr_schedule(config)  # decay at iteration REGZ_STEP = D's update 2·REGZ_STEP
+  assert [float(d_schedule(c)) for c in (2 * REGZ_STEP - 1, 2 * REGZ_STEP)] == [pytest.approx(1e-3),
+                                                                                pytest.approx(1e-4)]
 
 
 def test_lr_schedule_is_a_pure_function_of_the_iteration():

@@ -1,5 +1,7 @@
 """One SAA iteration (SPEC §1.3, Appendix B): D update on stop-gradient features, then G+T through the new D.
 
+`adapt.d_steps` > 1 (not the paper's) repeats the D update on the same stopped features before G answers.
+
 G runs forward once, in train mode, so its BatchNorm statistics move once per iteration; the vjp of that
 forward is kept and pulled back with ∂L/∂F once the D update is done (option (a) of SPEC §1.3: no second
 backbone forward). The per-epoch switches — z supervision from `epoch_regZ` and `fix_G` (G frozen and D off
@@ -65,6 +67,9 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
   regz_step = int(config.train.epoch_regZ) * iters_per_epoch(config.train)
   fix_g = bool(config.train.fix_G)
   lmd_d = float(adapt.lmd_D)
+  d_steps = int(adapt.get("d_steps", 1))
+  if d_steps < 1:
+    raise ValueError(f"config.adapt.d_steps = {d_steps}: expected at least 1 D update per iteration")
 
   def predict_coords(t_params, t_stats, feats):
     """T + soft-argmax in train mode: feats [B, h, w, C] → ([B, J, 3] hm units, T's new batch_stats)."""
@@ -130,10 +135,13 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
     metrics = {"lr": schedule(state.step), "z_on": z_on}
     opt_state_d = state.opt_state_d
     if use_d:
-      params["D"], stats["D"], opt_state_d, d_metrics = discriminator_update(
-          disc, tx_d, adapt, state.params["D"], state.batch_stats["D"], state.opt_state_d, feats,
-          batch["is_synthetic"], batch["joint_cells"], d_on)
-      metrics.update(d_metrics)
+      params["D"], stats["D"] = state.params["D"], state.batch_stats["D"]
+      for i in range(d_steps):  # metrics of the first update: D's accuracy before this iteration's updates
+        params["D"], stats["D"], opt_state_d, d_metrics = discriminator_update(
+            disc, tx_d, adapt, params["D"], stats["D"], opt_state_d, feats, batch["is_synthetic"],
+            batch["joint_cells"], d_on)
+        if i == 0:
+          metrics.update(d_metrics)
     gt_params, stats["T"], d_stats, opt_state_gt, gt_metrics = update_generator_and_task(
         state, feats, g_vjp, batch, params.get("D"), stats.get("D"), z_on, d_on, g_frozen)
     params.update(gt_params)

@@ -57,19 +57,23 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
   """(tx_gt, tx_d): two optimizers with identical settings, for {"G", "T"} and for D (SPEC §1.4).
 
   `train.optimizer`: adam = Adam(b1 0.5, b2 0.999, eps 1e-8), nadam = NAdam(b1 0.9, b2 0.999, eps 1e-8);
-  no weight decay; both follow `lr_schedule`. Adam is per-parameter, so one instance over G and T equals the
-  official separate G and T optimizers.
+  no weight decay; both follow `lr_schedule` of the iteration (D's counts `adapt.d_steps` updates per iteration).
+  Adam is per-parameter, so one instance over G and T equals the official separate G and T optimizers.
   """
-  schedule = lr_schedule(config.train)
-
-  def make() -> optax.GradientTransformation:
+  def make(schedule) -> optax.GradientTransformation:
     if config.train.optimizer == "adam":
       return optax.adam(schedule, b1=0.5, b2=0.999, eps=1e-8)
     if config.train.optimizer == "nadam":
       return optax.nadam(schedule, b1=0.9, b2=0.999, eps=1e-8)
     raise ValueError(f"train.optimizer must be 'adam' or 'nadam', got {config.train.optimizer!r}")
 
-  return make(), make()
+  return make(lr_schedule(config.train)), make(d_lr_schedule(config))
+
+
+def d_lr_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
+  """`lr_schedule` as a function of D's update count: `adapt.d_steps` updates per iteration."""
+  schedule, d_steps = lr_schedule(config.train), int(config.adapt.get("d_steps", 1))
+  return schedule if d_steps == 1 else lambda count: schedule(count // d_steps)
 
 
 def check_backbone_variables(loaded: dict, expected: dict) -> dict:
