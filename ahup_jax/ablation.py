@@ -5,6 +5,7 @@ r"""The ablation of paper Table 1 on the embedded dataset: rows × seeds → doc
   ./run.sh ablation --gaps_closed=skeleton                 # every row on data with the skeleton gap closed
   ./run.sh ablation --gaps_widened=appearance              # every row on data whose real images look harsher
   ./run.sh ablation --d_probe [--rows=...]                 # can D tell the domains apart? (ahup_jax/d_probe.py)
+  ./run.sh ablation --pretrained_from=rotation             # every G from a self-supervised G (train/pretrain.py)
 
 Each (row, seed) trains one model in WORKDIR/<row slug>/seed_<n> (configs/ablation.py: a configs/saa.py variant
 plus the shared budget), evaluates it on the Human36M-format test (S9, S11) and on the held-out training subject
@@ -50,6 +51,7 @@ PAIRED = ((FULL_ROW, SOURCE_ROW), (f"{FULL_ROW} + SPA", SOURCE_ROW), (f"{SOURCE_
           *(pair for row in ablation_configs.D_VARIANTS if row.startswith("SAA (")
             for pair in ((row, "SAA"), (row, SOURCE_ROW))))
 L_SHOULDER, R_SHOULDER = 11, 14  # skeleton.JOINT_NAMES
+SELF_SUPERVISED = "rotation"  # --pretrained_from value: G pretrained by rotation prediction, not by a row's run
 SOURCE_TESTSET = "ScanAva"  # every model is also tested on the source domain: how far the target test lags it
 SOURCE_KEYS = ("source_mpjpe", "source_pa_mpjpe")
 SPA_DIAGNOSTICS = ("descriptor_l1_to_target_before", "descriptor_l1_to_target_after", "descriptor_l1_to_test_gt_before",
@@ -81,16 +83,37 @@ def run_dir(cfg: ml_collections.ConfigDict, row: str, seed: int) -> str:
   return os.path.join(cfg.workdir, *data_variant(cfg), *pretrained, slug(row), f"seed_{seed}")
 
 
+def rotation_dir(cfg: ml_collections.ConfigDict, seed: int) -> str:
+  """WORKDIR[/widened_<gaps>][/closed_<gaps>]/rotation_pretraining/seed_<n>: the self-supervised G of one seed."""
+  return os.path.join(cfg.workdir, *data_variant(cfg), "rotation_pretraining", f"seed_{seed}")
+
+
 def pretrained_backbone(cfg: ml_collections.ConfigDict, seed: int) -> str:
-  """The export holding G of row `cfg.pretrained_from`'s run of `seed` (same data and budget, G from scratch):
-  trains that run first when it is not finished, writes <its folder>/export_G once; returns that folder."""
+  """The export holding the initial G of `seed`'s runs, written once to <its folder>/export_G; returns that folder.
+
+  `cfg.pretrained_from` a row: G of that row's run of `seed` (same data and budget, G from scratch; trained first
+  when not finished). SELF_SUPERVISED: G pretrained by rotation prediction (ahup_jax/train/pretrain.py) on the crops
+  of SAA's training sets, no labels, the runs' budget and batches.
+  """
+  from ahup_jax import checkpoint
   base = cfg.copy_and_resolve_references()
   base.pretrained_from = ""
+  if cfg.pretrained_from == SELF_SUPERVISED:
+    workdir = rotation_dir(base, seed)
+    path = os.path.join(workdir, "export_G")
+    if not os.path.isdir(path):
+      from ahup_jax import jobs
+      from ahup_jax.train import pretrain
+      config = row_config(base, NO_D_ROW, seed)  # SAA's sets and batches; their labels are not read
+      jobs.ensure_synth_data(config)
+      g = pretrain.pretrain(config, workdir)
+      checkpoint.save_export(path, {k: {"G": g[k]} for k in ("params", "batch_stats")})
+    return path
   workdir = run_dir(base, cfg.pretrained_from, seed)
   path = os.path.join(workdir, "export_G")
   if not os.path.isdir(path):
     run_one(base, cfg.pretrained_from, seed)
-    from ahup_jax import checkpoint, jobs
+    from ahup_jax import jobs
     variables = jobs.restore_variables(row_config(base, cfg.pretrained_from, seed), workdir)
     checkpoint.save_export(path, jax.device_get({k: {"G": variables[k]["G"]} for k in ("params", "batch_stats")}))
   return path
@@ -556,7 +579,11 @@ def write_report(cfg: ml_collections.ConfigDict, summary: dict, figures_written:
   total = sum(r["total_s"] for results in runs.values() for r in results)
   t = cfg.train
   init = "ResNet-18 from scratch"
-  if cfg.pretrained_from:
+  if cfg.pretrained_from == SELF_SUPERVISED:
+    init = ("ResNet-18 initialised from G pretrained by rotation prediction on the crops of the source and 2D sets "
+            "(no labels, the same budget and batches; ahup_jax/train/pretrain.py) — the domain-general stand-in "
+            "for ImageNet init; T and D from scratch")
+  elif cfg.pretrained_from:
     init = (f"ResNet-18 initialised from G of the same seed's finished '{cfg.pretrained_from}' run on the same "
             "data and budget — the stand-in for ImageNet init; T and D from scratch")
   head = [
@@ -606,9 +633,9 @@ def main(argv) -> None:
   if values.gaps_widened:
     cfg.gaps_widened = tuple(values.gaps_widened)
   if values.pretrained_from:
-    if values.pretrained_from not in ablation_configs.ROWS:
-      raise app.UsageError(f"--pretrained_from={values.pretrained_from!r}: expected a row, one of "
-                           f"{list(ablation_configs.ROWS)}")
+    if values.pretrained_from not in (*ablation_configs.ROWS, SELF_SUPERVISED):
+      raise app.UsageError(f"--pretrained_from={values.pretrained_from!r}: expected '{SELF_SUPERVISED}' or a "
+                           f"row, one of {list(ablation_configs.ROWS)}")
     cfg.pretrained_from = values.pretrained_from
   if values.d_probe:
     from ahup_jax import d_probe
@@ -639,7 +666,8 @@ if __name__ == "__main__":
                     "<preset folder>_widened_<gaps>.")
   flags.DEFINE_string("pretrained_from", "", "a row (e.g. 'source only'): every run's G starts from that row's "
                       "finished run of the same seed (trained first when missing), a stand-in for ImageNet init; "
-                      "runs go to WORKDIR/…/pretrained_<row>/.")
+                      f"'{SELF_SUPERVISED}': from G pretrained by rotation prediction on the source and 2D crops "
+                      "(no labels; ahup_jax/train/pretrain.py); runs go to WORKDIR/…/pretrained_<row>/.")
   flags.DEFINE_bool("gap_table", False, "instead of the rows: source only with each domain gap closed in turn "
                     "(config.gap_table), against source only and target-supervised → gaps.md, gaps.json.")
   flags.DEFINE_bool("d_probe", False, "instead of training: probe the discriminator of the rows' finished runs "

@@ -70,7 +70,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.gaps_widened = ()                # … and whose real-looking domains have these made harsher (domains.WIDER)
   c.pretrained_from = ""             # a row whose finished run of the same seed gives every run's G its initial
                                      # weights (trained first if missing): the stand-in for the paper's ImageNet
-                                     # init, runs in WORKDIR/…/pretrained_<row slug>/
+                                     # init, runs in WORKDIR/…/pretrained_<row slug>/; "rotation": G pretrained
+                                     # by rotation prediction on the source and 2D crops (ahup_jax/train/pretrain.py)
   c.gap_table = ("appearance", "skeleton", "proportions", "pose", "camera", "all")  # --gap_table entries
   if arg == "quick":
     c.preset, c.rows, c.seeds = "synth_tiny", ("source only", "SAA + Jo2D"), 1

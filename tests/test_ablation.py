@@ -319,6 +319,21 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   assert "initialised from G of the same seed's finished 'source only' run" in (
       pathlib.Path(f"{out}_pre") / "ablation.md").read_text()
 
+  # G pretrained by rotation prediction (the domain-general stand-in): pretrained once per seed for the runs' budget,
+  # exported, and the run starts from exactly that G
+  rot_args = args + ["--nofigures", "--rows=source only", "--pretrained_from=rotation", f"--out_dir={out}_rot"]
+  rot = subprocess.run(rot_args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert rot.returncode == 0, rot.stderr[-4000:]
+  pre_dir = workdir / "rotation_pretraining" / "seed_0"
+  log = [json.loads(line) for line in (pre_dir / "pretrain.jsonl").read_text().splitlines()]
+  assert log[-1]["step"] == 4 and all(np.isfinite(e["loss"]) and 0 <= e["accuracy"] <= 1 for e in log)
+  result = json.loads((workdir / "pretrained_rotation" / "source_only" / "seed_0" / "results.json").read_text())
+  assert result["pretrained_backbone"] == str(pre_dir / "export_G") and result["steps"] == 4
+  config.model.pretrained_backbone = result["pretrained_backbone"]
+  rotation_g = jax.tree.leaves(loop.load_backbone(config))
+  assert len(rotation_g) == len(want) and not all(np.array_equal(a, b) for a, b in zip(rotation_g, got))
+  assert "pretrained by rotation prediction" in (pathlib.Path(f"{out}_rot") / "ablation.md").read_text()
+
 
 @pytest.mark.slow
 def test_quick_gap_table_end_to_end(tiny_root, tmp_path):
