@@ -88,6 +88,15 @@ def rotation_dir(cfg: ml_collections.ConfigDict, seed: int) -> str:
   return os.path.join(cfg.workdir, *data_variant(cfg), "rotation_pretraining", f"seed_{seed}")
 
 
+def pretrained_export(cfg: ml_collections.ConfigDict, seed: int) -> str:
+  """Where `pretrained_backbone` keeps the initial G of `seed`'s runs (written or not)."""
+  base = cfg.copy_and_resolve_references()
+  base.pretrained_from = ""
+  if cfg.pretrained_from == SELF_SUPERVISED:
+    return os.path.join(rotation_dir(base, seed), "export_G")
+  return os.path.join(run_dir(base, cfg.pretrained_from, seed), "export_G")
+
+
 def pretrained_backbone(cfg: ml_collections.ConfigDict, seed: int) -> str:
   """The export holding the initial G of `seed`'s runs, written once to <its folder>/export_G; returns that folder.
 
@@ -98,9 +107,9 @@ def pretrained_backbone(cfg: ml_collections.ConfigDict, seed: int) -> str:
   from ahup_jax import checkpoint
   base = cfg.copy_and_resolve_references()
   base.pretrained_from = ""
+  path = pretrained_export(cfg, seed)
+  workdir = os.path.dirname(path)
   if cfg.pretrained_from == SELF_SUPERVISED:
-    workdir = rotation_dir(base, seed)
-    path = os.path.join(workdir, "export_G")
     if not os.path.isdir(path):
       from ahup_jax import jobs
       from ahup_jax.train import pretrain
@@ -109,8 +118,6 @@ def pretrained_backbone(cfg: ml_collections.ConfigDict, seed: int) -> str:
       g = pretrain.pretrain(config, workdir)
       checkpoint.save_export(path, {k: {"G": g[k]} for k in ("params", "batch_stats")})
     return path
-  workdir = run_dir(base, cfg.pretrained_from, seed)
-  path = os.path.join(workdir, "export_G")
   if not os.path.isdir(path):
     run_one(base, cfg.pretrained_from, seed)
     from ahup_jax import jobs

@@ -9,6 +9,8 @@ it trains on it, so every figure is on batches D has not seen:
 
 * **G frozen**: D on the features of G fixed at the run's final checkpoint. Says whether G's features at the joints'
   cells still carry the domain — what a trained D *could* read.
+* **initial G** (with `--pretrained_from`): the G-frozen probe of the G every run of a seed starts from — is the
+  domain readable before any row trains?
 * **G training** (runs with a D only): the same fresh D inside the trainer's own step, continued from the final
   checkpoint at the run's λ_D, so G and T train and G answers D as in training. Says whether G keeps D from reading
   what the frozen probe can.
@@ -205,6 +207,31 @@ def probe_run(cfg: ml_collections.ConfigDict, row: str, seed: int, steps: int, l
   return result
 
 
+def initial_g_row(cfg: ml_collections.ConfigDict) -> str:
+  return f"initial G ({cfg.pretrained_from})"
+
+
+def probe_initial_g(cfg: ml_collections.ConfigDict, seed: int, steps: int) -> dict:
+  """The G-frozen probe of the G that every run of `seed` starts from (`cfg.pretrained_from`'s export), with SAA's
+  batches and D from step 0: how readable the domain is before any row trains. Kept in d_probe.json beside the
+  export."""
+  from ahup_jax import ablation, convert_torch
+  export = ablation.pretrained_export(cfg, seed)
+  path = os.path.join(os.path.dirname(export), "d_probe.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      cached = json.load(f)
+    if cached["steps"] == steps:
+      return cached
+  curves = frozen_probe(ablation.row_config(cfg, "SAA", seed), convert_torch.load_pretrained_backbone(export), 0,
+                        steps, seed + 1000)
+  result = {"row": initial_g_row(cfg), "seed": int(seed), "steps": int(steps), "frozen": settled(curves),
+            "frozen_curves": {name: v.tolist() for name, v in curves.items()}}
+  with open(path, "w") as f:
+    json.dump(result, f)
+  return result
+
+
 def _probes_of(result: dict) -> list[str]:
   """The keys of `result` holding a probe's settled accuracies (not its "<probe>_curves")."""
   return [key for key, value in result.items()
@@ -281,14 +308,18 @@ def curves_figure(results: list[dict], path: str) -> str:
 
 
 def run(cfg: ml_collections.ConfigDict, steps: int, lmd_sweep=()) -> dict:
-  """Probes every finished (row, seed) of `cfg` (skipping runs not trained yet, with a message) → d_probe.{json,md,png}
-  in cfg.out_dir. Returns the summary."""
+  """Probes every finished (row, seed) of `cfg` (skipping runs not trained yet, with a message), and with
+  `cfg.pretrained_from` the initial G of each seed first → d_probe.{json,md,png} in cfg.out_dir. Returns the summary."""
   from ahup_jax import ablation
   unknown = [row for row in cfg.rows if row not in ablation_configs.ROWS]
   if unknown:
     raise ValueError(f"--d_probe: unknown rows {unknown}; expected rows of {list(ablation_configs.ROWS)} (a row "
                      "with a comma in its name is quoted: --rows='SAA,\"source + 2D, no D\"')")
   results = []
+  for seed in range(int(cfg.seeds)) if cfg.pretrained_from else ():
+    if os.path.isdir(ablation.pretrained_export(cfg, seed)):
+      print(f"[d_probe] {initial_g_row(cfg)}, seed {seed}: probing D for {steps} steps…", flush=True)
+      results.append(probe_initial_g(cfg, seed, steps))
   for row in cfg.rows:
     for seed in range(int(cfg.seeds)):
       workdir = ablation.run_dir(cfg, row, seed)

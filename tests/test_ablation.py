@@ -333,6 +333,12 @@ def test_quick_ablation_end_to_end_and_resume(tiny_root, tmp_path):
   rotation_g = jax.tree.leaves(loop.load_backbone(config))
   assert len(rotation_g) == len(want) and not all(np.array_equal(a, b) for a, b in zip(rotation_g, got))
   assert "pretrained by rotation prediction" in (pathlib.Path(f"{out}_rot") / "ablation.md").read_text()
+  probed = subprocess.run(rot_args + ["--d_probe", "--d_probe_steps=4"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
+  assert probed.returncode == 0, probed.stderr[-4000:]
+  rows = json.loads((pathlib.Path(f"{out}_rot") / "d_probe.json").read_text())["rows"]
+  assert set(rows) == {"initial G (rotation)", "source only"} and set(rows["initial G (rotation)"]) == {"seeds", "frozen"}
+  assert len(json.loads((pre_dir / "d_probe.json").read_text())["frozen_curves"]["d_acc_syn"]) == 4
 
 
 @pytest.mark.slow
