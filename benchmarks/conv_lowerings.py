@@ -7,13 +7,16 @@
 Lowerings: `xla` (lax.conv_general_dilated and XLA's own transposes), `tapwise` (its kernel gradient as one matmul per
 tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows),
 `onednn` (`native.onednn.conv`: oneDNN's convolutions through XLA FFI; left out when the library is not built);
-for the 1x1 convolutions (`--pointwise`): `matmul` (`layers.pointwise`) and `onednn`.
+for the 1x1 convolutions (`--pointwise`): `matmul` (`layers.pointwise`) and `onednn`. `winograd` (3x3 stride-1
+convolutions only, `winograd_f2x3`) is a measured and rejected alternative, not used by the models: ask for it with
+`--lowerings=onednn,winograd`.
 Each shape is timed as a jitted f(x, w) = Σ conv(x, w)·c with its gradient w.r.t. x and w; the table shows ms
 and GFLOP/s per lowering and the lowering `layers.conv` picks. This is the op-level evidence for the choice rule.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 import jax
@@ -24,6 +27,52 @@ from ahup_jax.models import layers
 from ahup_jax.models.resnet import STAGES
 from ahup_jax.native import onednn
 from benchmarks import timing
+
+_WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)  # input
+_WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)  # kernel
+_WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)  # output
+
+
+def _combine(coefficients, arrays):
+  """Σ c·a over the nonzero coefficients (written out, so XLA fuses it with its neighbours)."""
+  terms = [a if c == 1 else -a if c == -1 else c * a for c, a in zip(coefficients, arrays) if c != 0]
+  return functools.reduce(jnp.add, terms)
+
+
+def winograd_f2x3(x, w, strides=(1, 1), pads=((1, 1), (1, 1))):
+  """3x3 stride-1 'same' convolution x [B, H, W, C_in] * w [3, 3, C_in, C_out] by Winograd's F(2x2, 3x3) (Lavin &
+  Gray 2016): each 2x2 output tile from a 4x4 input tile with 16 products per channel pair instead of 36, i.e. 16
+  batched matmuls [B·tiles, C_in] x [C_in, C_out] (2.25x fewer FLOPs than direct) between linear input, kernel and
+  output transforms written as jnp arithmetic (autodiff gives both gradients, also as 16 matmuls). Benchmark only:
+  composed from XLA ops its transforms cost what the matmuls save (docs/SPEED.md)."""
+  if tuple(strides) != (1, 1) or tuple(map(tuple, pads)) != ((1, 1), (1, 1)) or tuple(w.shape[:2]) != (3, 3):
+    raise ValueError(f"winograd_f2x3: 3x3 stride-1 pad-1 convolutions only, got kernel {w.shape}, strides "
+                     f"{strides}, pads {pads}")
+  return winograd_with(x, w, _WINOGRAD_BT, _WINOGRAD_G, _WINOGRAD_AT)
+
+
+def winograd_with(x, w, bt, g, at):
+  """`winograd_f2x3` with the transforms given (input bt [4, 4], kernel g [4, 3], output at [2, 4]); with their
+  absolute values and |x|, |w| it computes the magnitude sums that bound its rounding error (the tests)."""
+  b, h, wd, _ = x.shape
+  th, tw = -(-h // 2), -(-wd // 2)  # tiles per column / row
+  padded = jnp.pad(x, ((0, 0), (1, 2 * th + 3 - h), (1, 2 * tw + 3 - wd), (0, 0)))
+  pairs = padded.reshape(b, th + 2, 2, tw + 2, 2, x.shape[-1])  # tile row k of tile t: row pair t + k // 2, k % 2
+  rows = [pairs[:, k // 2:k // 2 + th, k % 2] for k in range(4)]  # each [B, th, tw + 2, 2, C_in]
+  inputs = []
+  for i in range(4):
+    row = _combine(bt[i], rows)
+    cols = [row[:, :, k // 2:k // 2 + tw, k % 2] for k in range(4)]  # each [B, th, tw, C_in]
+    inputs += [_combine(bt[j], cols) for j in range(4)]
+  kernel_rows = [_combine(g[i], list(w)) for i in range(4)]  # each [3, C_in, C_out]
+  kernels = [_combine(g[j], list(kernel_rows[i])) for i in range(4) for j in range(4)]
+  products = jax.lax.dot_general(jnp.stack(inputs).reshape(16, b * th * tw, -1), jnp.stack(kernels),
+                                 (((2,), (1,)), ((0,), (0,)))).reshape(4, 4, b, th, tw, -1)
+  out = [[_combine(at[r], [_combine(at[c], list(products[i])) for i in range(4)]) for c in range(2)]
+         for r in range(2)]  # out[r][c]: output pixel (2t + r, 2u + c), [B, th, tw, C_out]
+  out = jnp.stack([jnp.stack(row, axis=3) for row in out], axis=2)  # [B, th, 2, tw, 2, C_out]
+  return out.reshape(b, 2 * th, 2 * tw, -1)[:, :h, :wd]
+
 
 POINTWISE_LOWERINGS = {  # 1x1 convolutions (`--pointwise`): `layers.conv_general_dilated`'s two choices
     "matmul": lambda x, w, s, p: layers.pointwise(x[:, ::s[0], ::s[1]], w[0, 0]),
@@ -36,6 +85,7 @@ LOWERINGS = {
     "im2col": layers.conv_im2col,
     "onednn": onednn.conv,
     "chosen": layers.conv,
+    "winograd": winograd_f2x3,
 }
 
 
@@ -105,11 +155,13 @@ def pointwise_shapes(backbone: str, size: int, batch: int) -> list[dict]:
   return list(shapes.values())
 
 
-def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") -> dict:
+def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") -> dict | None:
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=shape["x"]), dtype)
   w = jnp.asarray(rng.normal(size=shape["w"]) * 0.05, dtype)
   conv = (POINTWISE_LOWERINGS if shape["w"][:2] == [1, 1] else LOWERINGS)[lowering]
+  if lowering == "winograd" and (shape["w"][:2] != [3, 3] or tuple(shape["strides"]) != (1, 1)):
+    return None  # F(2x2, 3x3) covers 3x3 stride-1 convolutions only
   out_shape = jax.eval_shape(lambda x, w: conv(x, w, shape["strides"], shape["pads"]), x, w)
   c = jnp.asarray(rng.normal(size=out_shape.shape), dtype)
   step = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(conv(x, w, shape["strides"], shape["pads"]) * c),
@@ -121,7 +173,7 @@ def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") ->
 
 
 def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
-        lowerings=tuple(LOWERINGS), pointwise: bool = False, dtype: str = "float32") -> list[dict]:
+        lowerings=("xla", "tapwise", "im2col", "onednn", "chosen"), pointwise: bool = False, dtype: str = "float32") -> list[dict]:
   rows = []
   for shape in (pointwise_shapes if pointwise else conv_shapes)(backbone, size, batch):
     row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
@@ -146,7 +198,7 @@ def main() -> None:
   args = parser.parse_args()
   names = args.lowerings.split(",") if args.lowerings else [
       name for name in (POINTWISE_LOWERINGS if args.pointwise else LOWERINGS)
-      if name != "onednn" or onednn.available()]
+      if (name != "onednn" or onednn.available()) and name != "winograd"]
   run(args.backbone, args.size, args.batch, args.repeats, names, args.pointwise, args.dtype)
 
 

@@ -279,3 +279,33 @@ def test_bfloat16_pose_net_runs_its_large_convolutions_on_onednn_in_bfloat16():
     assert target in text, target
   assert not re.search(r"@Ahup(Conv|Deconv)(Fwd|BwdData|BwdWeights)\(", text)  # a float32 call (no Bf16 suffix)
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(jax.eval_shape(grad, g_vars, t_vars, images)))
+
+
+@pytest.mark.parametrize("x_shape,c_out", [((2, 6, 6, 16), 8), ((1, 5, 7, 8), 4), ((2, 3, 3, 32), 16)])
+def test_winograd_benchmark_lowering_equals_float64(x_shape, c_out):
+  """`benchmarks.conv_lowerings.winograd_f2x3` (measured and rejected, docs/SPEED.md), forward and both gradients,
+  odd planes included (the tiles overhang them). Its rounding is bounded like a direct convolution's, but with the
+  magnitudes of its own arithmetic: the same algorithm in float64 with |x|, |w|, |∂L/∂y| and the absolute values of
+  its transforms, whose sums (≤ 4 terms per axis, input, kernel and output: ≤ 12 roundings in a chain) come on top of
+  the √n of the channel (or position) reduction."""
+  from benchmarks import conv_lowerings
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=x_shape).astype(np.float32)
+  w = (rng.normal(size=(3, 3, x_shape[-1], c_out)) / np.sqrt(9 * x_shape[-1])).astype(np.float32)
+  g = rng.normal(size=(*x_shape[:3], c_out)).astype(np.float32)
+  strides, pads = (1, 1), ((1, 1), (1, 1))
+  y, pullback = jax.vjp(lambda x, w: conv_lowerings.winograd_f2x3(x, w, strides, pads), x, w)
+  got = (y, *pullback(g))
+  exact, _ = _float64_results(x, w, g, strides, pads)
+  with jax.enable_x64(True):
+    transforms = [np.abs(t).astype(np.float64) for t in (conv_lowerings._WINOGRAD_BT, conv_lowerings._WINOGRAD_G,
+                                                         conv_lowerings._WINOGRAD_AT)]
+    ax, aw, ag = (jnp.asarray(np.abs(a), jnp.float64) for a in (x, w, g))
+    m_y, m_pullback = jax.vjp(lambda x, w: conv_lowerings.winograd_with(x, w, *transforms), ax, aw)
+    magnitude = [np.asarray(a) for a in (m_y, *m_pullback(ag))]
+  tiles = x_shape[0] * -(-x_shape[1] // 2) * -(-x_shape[2] // 2)
+  for what, a, b, m, n in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude,
+                              (x_shape[-1], c_out, tiles)):
+    error = np.abs(np.asarray(a, np.float64) - b)
+    bound = (np.sqrt(n) + 12) * EPS * m + np.finfo(np.float32).tiny
+    assert np.all(error <= bound), f"{what}: worst error / bound {np.max(error / bound):.3g}"
