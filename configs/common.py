@@ -32,6 +32,8 @@ def adapt() -> ml_collections.ConfigDict:
       kn_D=1,                      # SPEC §9 #2 (3 = supplement's variant)
       d_steps=1,                   # D updates per iteration on the same stopped features (official: 1; > 1: a D
                                    # that catches up with G before G answers it, issue #18's explanation)
+      adv_sgd_lr=0.0,              # 0: G's adversarial gradient joins L_coord's in Adam (official); > 0: it moves G by
+                                   # plain SGD at this rate (× the schedule's decay) beside Adam's L_coord step (#18)
       ndf=64,
       wts_D_cell="round",          # round (faithful) | floor (SPEC §3.2)
       wts_D_skip_missing=False,    # True drops joints a dataset lacks (SPEC §9 #6)

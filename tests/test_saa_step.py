@@ -357,3 +357,32 @@ def test_create_train_state_rejects_a_backbone_of_another_depth():
   config.model.backbone = "res34"
   with pytest.raises(ValueError, match="pretrained backbone does not match"):
     jax.eval_shape(lambda: state_lib.create_train_state(config, jax.random.key(0), variables))
+
+
+def test_adversarial_term_by_sgd_moves_g_beside_adam(run):
+  """adapt.adv_sgd_lr = η: Adam sees L_coord's gradient alone (its first moment 0.5·∂L_coord/∂(G, T)), and G moves by
+  Adam's step on it minus η·λ_D·∂L_adv/∂G (lr_t = lr_0 at step 0) through the updated D; D's update is unchanged."""
+  eta = 3.0
+  config = tiny_config(adv_sgd_lr=eta)
+  state, batch = run["state"], run["batch"]
+  new, metrics = jax.jit(saa_step.make_train_step(config))(state, batch)
+  coord_only = jax.jit(lambda s, b: reference_step(config, s, b, 1.0, 0.0))(state, batch)
+  ref = run["ref"]  # λ_D = 0.5 with the updated D: its G gradient − coord_only's is λ_D·∂L_adv/∂G
+  adv = jax.tree.map(jnp.subtract, ref["grads"]["G"], coord_only["grads"]["G"])
+  assert float(optax.global_norm(adv)) > 1e-2 * float(optax.global_norm(coord_only["grads"]["G"]))
+  assert_trees_close(adam_mu(new.opt_state_gt), jax.tree.map(lambda g: 0.5 * g, coord_only["grads"]),
+                     1e-4 * max_abs(coord_only["grads"]), "Adam's gradient (L_coord alone)")
+  adam_step = jax.tree.map(jnp.subtract, coord_only["params"]["G"], state.params["G"])
+  want = jax.tree.map(lambda p, g: p - eta * g, coord_only["params"]["G"], adv)
+  error = jax.tree.map(jnp.subtract, new.params["G"], want)
+  sgd_step = eta * float(optax.global_norm(adv))
+  assert float(optax.global_norm(error)) < 1e-3 * (float(optax.global_norm(adam_step)) + sgd_step)
+  assert sgd_step > 0.05 * float(optax.global_norm(adam_step))  # the SGD part is visible in the comparison
+  for group in ("T", "D"):
+    error = jax.tree.map(jnp.subtract, new.params[group], ref["params"][group])
+    update = jax.tree.map(jnp.subtract, new.params[group], state.params[group])
+    assert float(optax.global_norm(error)) < 1e-3 * float(optax.global_norm(update)), group
+  assert float(metrics["grad_norm_adv"]) == pytest.approx(float(optax.global_norm(adv)), rel=1e-3)
+  assert float(metrics["loss"]) == pytest.approx(float(ref["loss_coord"] + 0.5 * ref["loss_adv"]), rel=1e-5)
+  with pytest.raises(ValueError, match="adapt.adv_sgd_lr"):
+    saa_step.make_train_step(tiny_config(adv_sgd_lr=-1.0))

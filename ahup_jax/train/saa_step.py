@@ -1,6 +1,10 @@
 """One SAA iteration (SPEC §1.3, Appendix B): D update on stop-gradient features, then G+T through the new D.
 
 `adapt.d_steps` > 1 (not the paper's) repeats the D update on the same stopped features before G answers.
+`adapt.adv_sgd_lr` > 0 (not the paper's) takes G's adversarial gradient out of Adam: Adam steps on L_coord's gradient
+alone and G also moves by −adv_sgd_lr·(lr_t / lr_0)·λ_D·∂L_adv/∂G, plain SGD (issue #18: does Adam's per-parameter
+normalisation, which gives a tiny adversarial gradient full-size steps, let G answer D cheaply?). It costs a second
+pull-back through G.
 
 G runs forward once, in train mode, so its BatchNorm statistics move once per iteration; the vjp of that
 forward is kept and pulled back with ∂L/∂F once the D update is done (option (a) of SPEC §1.3: no second
@@ -53,7 +57,8 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
   batch (docs/ARCHITECTURE.md): image [B, S, S, 3] float32, joints_hm [B, J, 3] hm units, vis [B, J],
   joint_cells [B, J, 2] int32, have_depth [B], is_synthetic [B].
   metrics (scalars): loss (= loss_coord + λ_D·loss_adv), loss_coord, grad_norm_gt, lr (this step's), z_on;
-  with D also loss_adv, loss_d, d_acc_real, d_acc_syn (before the D update) and grad_norm_d.
+  with D also loss_adv, loss_d, d_acc_real, d_acc_syn (before the D update) and grad_norm_d; with
+  `adapt.adv_sgd_lr` > 0 also grad_norm_adv (of λ_D·∂L_adv/∂G; grad_norm_gt is then L_coord's alone).
   λ_D = 0 or a single training set builds a step without D (plain supervised training).
   """
   adapt = config.adapt
@@ -70,6 +75,11 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
   d_steps = int(adapt.get("d_steps", 1))
   if d_steps < 1:
     raise ValueError(f"config.adapt.d_steps = {d_steps}: expected at least 1 D update per iteration")
+  adv_sgd_lr = float(adapt.get("adv_sgd_lr", 0.0))
+  if adv_sgd_lr < 0:
+    raise ValueError(f"config.adapt.adv_sgd_lr = {adv_sgd_lr}: expected 0 (adversarial gradient in Adam) or a "
+                     "positive SGD learning rate")
+  adv_by_sgd = use_d and adv_sgd_lr > 0
 
   def predict_coords(t_params, t_stats, feats):
     """T + soft-argmax in train mode: feats [B, h, w, C] → ([B, J, 3] hm units, T's new batch_stats)."""
@@ -102,15 +112,22 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
     ∂L/∂F and ∂L/∂T come from autodiff of the head (+ D) part; ∂L/∂G = g_vjp(∂L/∂F).
     Returns ({"G", "T"} params, T batch_stats, D batch_stats, G+T optimizer state, metrics).
     """
-    def objective(feats, t_params):
+    def coord_objective(feats, t_params):
       coords, t_stats = predict_coords(t_params, state.batch_stats["T"], feats)
       loss_coord = losses.coord_loss(coords, batch["joints_hm"], batch["vis"], batch["have_depth"], z_on)
+      return loss_coord, t_stats
+
+    def adv_objective(feats):
+      out, d_stats_new = apply_disc(d_params, d_stats, feats)
+      return losses.adv_loss(out, batch["is_synthetic"], batch["joint_cells"], mode=adapt.mode_D,
+                             gan_mode=adapt.gan_mode, pivot=adapt.pivot), d_stats_new
+
+    def objective(feats, t_params):
+      loss_coord, t_stats = coord_objective(feats, t_params)
       aux = {"t_stats": t_stats, "d_stats": d_stats, "loss_coord": loss_coord}
-      if not use_d:
+      if not use_d or adv_by_sgd:
         return loss_coord, aux
-      out, aux["d_stats"] = apply_disc(d_params, d_stats, feats)
-      aux["loss_adv"] = losses.adv_loss(out, batch["is_synthetic"], batch["joint_cells"], mode=adapt.mode_D,
-                                        gan_mode=adapt.gan_mode, pivot=adapt.pivot)
+      aux["loss_adv"], aux["d_stats"] = adv_objective(feats)
       return loss_coord + lmd_d * d_on * aux["loss_adv"], aux
 
     (loss, aux), (feat_grads, t_grads) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
@@ -119,8 +136,16 @@ def make_train_step(config: ml_collections.ConfigDict) -> Callable[[SAAState, Ba
     gt_params = {"G": state.params["G"], "T": state.params["T"]}
     grads = {"G": g_grads, "T": t_grads}
     updates, opt_state_gt = tx_gt.update(grads, state.opt_state_gt, gt_params)
+    metrics = {"grad_norm_gt": optax.global_norm(grads)}
+    if adv_by_sgd:  # G's adversarial gradient by plain SGD beside Adam's step on L_coord
+      (aux["loss_adv"], aux["d_stats"]), adv_feat_grads = jax.value_and_grad(adv_objective, has_aux=True)(feats)
+      loss = loss + lmd_d * d_on * aux["loss_adv"]
+      (adv_grads,) = g_vjp(lmd_d * d_on * adv_feat_grads)
+      step_size = adv_sgd_lr * schedule(state.step) / float(config.train.lr)
+      updates["G"] = jax.tree.map(lambda u, g: u - step_size * g, updates["G"], adv_grads)
+      metrics["grad_norm_adv"] = optax.global_norm(adv_grads)
     updates["G"] = jax.tree.map(lambda u: u * (1.0 - g_frozen), updates["G"])
-    metrics = {"loss": loss, "loss_coord": aux["loss_coord"], "grad_norm_gt": optax.global_norm(grads)}
+    metrics.update(loss=loss, loss_coord=aux["loss_coord"])
     if use_d:
       metrics["loss_adv"] = aux["loss_adv"]
     return optax.apply_updates(gt_params, updates), aux["t_stats"], aux["d_stats"], opt_state_gt, metrics
