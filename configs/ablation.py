@@ -41,8 +41,8 @@ D_VARIANTS.update({f"SAA (λ_D {value:g})": ("SAA", {"adapt.lmd_D": value}, Fals
 D_VARIANTS["SAA (kn_D 3)"] = ("SAA", {"adapt.kn_D": 3}, False)
 D_VARIANTS["SAA (5 D steps)"] = ("SAA", {"adapt.d_steps": 5}, False)  # D catches up with G before G answers
 # G's adversarial gradient by plain SGD beside Adam's L_coord step (not in the paper): does Adam's per-parameter
-# normalisation let G answer D cheaply? At η 1 G leaves D unanswered (D right on 100 % of both domains over the first
-# 60 steps, widened data); from η 10 G answers it within the step, as under Adam.
+# normalisation let G answer D cheaply? At η 1 G leaves D unanswered (D right on 100 % of both domains from step 10
+# of the first 60, widened data); from η 10 G answers it within the step, as under Adam.
 D_VARIANTS.update({f"SAA (adv. SGD η {value:g})": ("SAA", {"adapt.adv_sgd_lr": float(value)}, False)
                    for value in (10, 100)})
 ROWS.update(D_VARIANTS)
