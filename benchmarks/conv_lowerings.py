@@ -173,7 +173,8 @@ def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") ->
 
 
 def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
-        lowerings=("xla", "tapwise", "im2col", "onednn", "chosen"), pointwise: bool = False, dtype: str = "float32") -> list[dict]:
+        lowerings=("xla", "tapwise", "im2col", "onednn", "chosen"), pointwise: bool = False,
+        dtype: str = "float32") -> list[dict]:
   rows = []
   for shape in (pointwise_shapes if pointwise else conv_shapes)(backbone, size, batch):
     row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
