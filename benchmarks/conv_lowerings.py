@@ -87,6 +87,7 @@ LOWERINGS = {
     "chosen": layers.conv,
     "winograd": winograd_f2x3,
 }
+DEFAULT_LOWERINGS = tuple(name for name in LOWERINGS if name != "winograd")  # winograd only when asked for
 
 
 def conv_shapes(backbone: str, size: int, batch: int) -> list[dict]:
@@ -173,8 +174,7 @@ def measure(shape: dict, lowering: str, repeats: int, dtype: str = "float32") ->
 
 
 def run(backbone: str = "res18", size: int = 64, batch: int = 32, repeats: int = 10,
-        lowerings=("xla", "tapwise", "im2col", "onednn", "chosen"), pointwise: bool = False,
-        dtype: str = "float32") -> list[dict]:
+        lowerings=DEFAULT_LOWERINGS, pointwise: bool = False, dtype: str = "float32") -> list[dict]:
   rows = []
   for shape in (pointwise_shapes if pointwise else conv_shapes)(backbone, size, batch):
     row = {"name": shape["name"], "x": shape["x"], "w": shape["w"], "count": shape["count"]}
@@ -198,8 +198,8 @@ def main() -> None:
                       help="operands' type (bfloat16: `model.dtype=\"bfloat16\"`'s convolutions)")
   args = parser.parse_args()
   names = args.lowerings.split(",") if args.lowerings else [
-      name for name in (POINTWISE_LOWERINGS if args.pointwise else LOWERINGS)
-      if (name != "onednn" or onednn.available()) and name != "winograd"]
+      name for name in (tuple(POINTWISE_LOWERINGS) if args.pointwise else DEFAULT_LOWERINGS)
+      if name != "onednn" or onednn.available()]
   run(args.backbone, args.size, args.batch, args.repeats, names, args.pointwise, args.dtype)
 
 
