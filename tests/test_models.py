@@ -274,3 +274,23 @@ def test_max_pool_equals_flax_with_ties(shape, window, strides, pads):
   np.testing.assert_array_equal(ours, ref)
   np.testing.assert_array_equal(ours_vjp(grad)[0], ref_vjp(grad)[0])
   assert (np.asarray(ours_vjp(grad)[0]) != 0).sum() <= (grad != 0).sum()  # each window: one element, not split
+
+
+def test_max_pool_in_bfloat16_rounds_once():
+  """A bfloat16 max pool (ResNet's stem under `model.dtype="bfloat16"`) works in float32 inside: the forward equals
+  `nn.max_pool` in bfloat16 exactly (a maximum rounds nothing), and the gradient is the float32 pool's gradient,
+  overlapping windows summed in float32 and rounded to bfloat16 once (not once per partial sum)."""
+  from flax import linen as nn
+  from ahup_jax.models import layers
+  rng = np.random.default_rng(1)
+  window, strides, pads = (3, 3), (2, 2), ((1, 1), (1, 1))
+  x = jnp.asarray(np.maximum(rng.normal(size=(4, 24, 24, 8)), 0), jnp.bfloat16)  # post-ReLU: tied zeros
+  ours, ours_vjp = jax.vjp(jax.jit(lambda x: layers.max_pool(x, window, strides, pads)), x)
+  np.testing.assert_array_equal(ours, nn.max_pool(x, window, strides=strides, padding=pads))
+  assert ours.dtype == jnp.bfloat16
+  grad = jnp.asarray(rng.normal(size=ours.shape), jnp.bfloat16)
+  ref_vjp = jax.vjp(lambda x: nn.max_pool(x, window, strides=strides, padding=pads), x.astype(jnp.float32))[1]
+  expected = ref_vjp(grad.astype(jnp.float32))[0].astype(jnp.bfloat16)
+  got = ours_vjp(grad)[0]
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(expected, np.float32))

@@ -254,8 +254,10 @@ def max_pool(x, window, strides, pads):
 
 
 def _max_pool_fwd(x, window, strides, pads):
-  taps = _pool_windows(x, window, strides, pads)
-  out = functools.reduce(jnp.maximum, taps)
+  # Taps and gradient in float32 even for bfloat16 x, rounding once (a maximum rounds nothing): the bfloat16 version's
+  # backward fusion ran ~4x slower on XLA:CPU (docs/SPEED.md, 2026-12-06 (2)).
+  taps = _pool_windows(at_least_float32(x), window, strides, pads)
+  out = functools.reduce(jnp.maximum, taps).astype(x.dtype)
   first = jnp.full(out.shape, len(taps) - 1, jnp.int8)  # index of the first tap equal to the window's maximum
   for t in reversed(range(len(taps) - 1)):
     first = jnp.where(taps[t] == out, jnp.int8(t), first)
@@ -266,13 +268,14 @@ def _max_pool_bwd(window, strides, pads, residuals, grad):
   first, (_, h, w, _) = residuals
   (kh, kw), (sh, sw), (ho, wo) = window, strides, grad.shape[1:3]
   hp, wp = h + sum(pads[0]), w + sum(pads[1])
+  dtype, grad = grad.dtype, at_least_float32(grad)
   zero = jnp.zeros((), grad.dtype)
   padded_grad = sum(
       jax.lax.pad(jnp.where(first == i * kw + j, grad, zero), zero,
                   ((0, 0, 0), (i, hp - i - sh * (ho - 1) - 1, sh - 1), (j, wp - j - sw * (wo - 1) - 1, sw - 1),
                    (0, 0, 0)))
       for i in range(kh) for j in range(kw))
-  return (padded_grad[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w],)
+  return (padded_grad[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w].astype(dtype),)
 
 
 max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
