@@ -68,7 +68,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       batch_size=18,                 # global; 6 per dataset for three training sets
       input_size=64,                 # crop side (heatmap 16², depth bins input/4)
       lr=1e-3,
-      dtype="float32",               # model.dtype; "bfloat16": oneDNN's bf16 convolutions (AMX) — its accuracy cost
+      dtype="float32",               # model.dtype; "bfloat16": faster on AMX/AVX512-BF16 CPUs, cost in SPEED.md
   ))
   c.spa_epochs = 16
   c.gaps_closed = ()                 # train every row on data whose source has these domain gaps closed

@@ -12,7 +12,7 @@ def model() -> ml_collections.ConfigDict:
       input_size=256,              # crop side; heatmaps are input/4, features input/32
       depth_bins=64,               # = input_size // 4 (SPEC §2.1)
       num_joints=17,
-      dtype="float32",             # compute dtype, params stay float32; "bfloat16": TPU/GPU, AMX CPUs (SPEED.md)
+      dtype="float32",             # compute dtype, params float32; "bfloat16": TPU/GPU, AMX/AVX512-BF16 CPUs (SPEED.md)
       backbone_init="xavier_0.02",  # official init (then overwritten by ImageNet weights if given)
       head_init="xavier_0.02",     # SPEC §2.6; "normal_0.001" = 3DMPPE convention
       pretrained_backbone="",      # orbax dir from `convert_torch --kind resnet` (ImageNet init)
