@@ -254,8 +254,8 @@ def max_pool(x, window, strides, pads):
 
 
 def _max_pool_fwd(x, window, strides, pads):
-  # Taps and gradient in float32 even for bfloat16 x, rounding once (a maximum rounds nothing): the bfloat16 version's
-  # backward fusion ran ~4x slower on XLA:CPU (docs/SPEED.md, 2026-12-06 (2)).
+  # Taps and gradient in float32 even for bfloat16 x, rounding once (a maximum rounds nothing): XLA:CPU ran the
+  # bfloat16 version's backward, a rounding after every partial sum, ~20x slower (docs/SPEED.md, 2026-12-06 (2)).
   taps = _pool_windows(at_least_float32(x), window, strides, pads)
   out = functools.reduce(jnp.maximum, taps).astype(x.dtype)
   first = jnp.full(out.shape, len(taps) - 1, jnp.int8)  # index of the first tap equal to the window's maximum
