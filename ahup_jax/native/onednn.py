@@ -4,7 +4,7 @@ XLA:CPU's own convolutions (and their gradients) run ResNet's large planes at a 
 the library PyTorch's CPU convolutions use — reaches on the same cores (`python -m benchmarks.conv_lowerings`).
 `onednn_conv.cc` wraps oneDNN's direct convolution and transposed convolution for NHWC activations and HWIO kernels
 in float32 and bfloat16 (`config.model.dtype="bfloat16"`: oneDNN accumulates in float32 and runs bfloat16 on AMX
-where the CPU has it, docs/SPEED.md); this module builds it once per environment against the pinned
+or AVX512-BF16 where the CPU has them, docs/SPEED.md); this module builds it once per environment against the pinned
 `onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn`
 by hand), loads it, registers the FFI targets and wraps them as differentiable `conv` / `conv_transpose`.
 
