@@ -129,8 +129,9 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=8, help="global batch")
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="compute dtype")
   parser.add_argument("--top", type=int, default=15, help="how many of the slowest ops to list")
+  parser.add_argument("--steps", type=int, default=1, help="steps traced; op times are their mean (one step can be noisy)")
   args = parser.parse_args()
-  print(json.dumps(run(args.backbone, args.size, args.batch, args.dtype, top=args.top), indent=1))
+  print(json.dumps(run(args.backbone, args.size, args.batch, args.dtype, steps=args.steps, top=args.top), indent=1))
 
 
 if __name__ == "__main__":

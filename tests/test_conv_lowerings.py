@@ -253,10 +253,42 @@ def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
 
 
 @needs_onednn
+@pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
+    ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
+    ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
+    ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
+def test_onednn_bfloat16_takes_float32_kernels(x_shape, w_shape, strides, pads):
+  """bfloat16 activations with the float32 kernel `layers.Conv` passes uncast: oneDNN rounds the kernel to bfloat16
+  itself (output and input gradient identical, bit for bit, to those with the kernel rounded beforehand) and
+  returns the kernel gradient in float32 unrounded: within float32 accumulation of the exact sums (bfloat16 x and
+  ∂L/∂y multiply exactly in float32), with no bfloat16 rounding on top."""
+  rng = np.random.default_rng(4)
+  as_bf16 = lambda a: jnp.asarray(a, jnp.bfloat16)
+  x = as_bf16(rng.normal(size=x_shape))
+  w = jnp.asarray(rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[:3])), jnp.float32)
+  assert np.any(np.asarray(as_bf16(w), np.float32) != np.asarray(w))  # rounding the kernel changes it
+  y_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, strides, pads), x, as_bf16(w)).shape
+  g = as_bf16(rng.normal(size=y_shape))
+  y, x_grad, w_grad = _float32_results(x, w, g, strides, pads)
+  assert (y.dtype, x_grad.dtype, w_grad.dtype) == (jnp.bfloat16, jnp.bfloat16, jnp.float32)
+  rounded_first = _float32_results(x, as_bf16(w), g, strides, pads)
+  np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(rounded_first[0], np.float32))
+  np.testing.assert_array_equal(np.asarray(x_grad, np.float32), np.asarray(rounded_first[1], np.float32))
+  exact, magnitude = _float64_results(*(np.asarray(a, np.float32) for a in (x, w, g)), strides, pads)
+  accumulation = np.sqrt(np.prod(y_shape[:3])) * EPS * magnitude[2] + np.finfo(np.float32).tiny
+  error = np.abs(np.asarray(w_grad, np.float64) - exact[2])
+  assert np.all(error <= accumulation), float(np.max(error / accumulation))
+  # The bound is tighter than the kernel gradient's rounding to bfloat16 (what the calls did before), by far:
+  rounded = np.abs(np.asarray(as_bf16(w_grad), np.float64) - exact[2])
+  assert np.max(rounded / accumulation) > 4
+
+
+@needs_onednn
 def test_bfloat16_pose_net_runs_its_large_convolutions_on_onednn_in_bfloat16():
   """`model.dtype="bfloat16"` sends G's large-plane convolutions and T's transposed convolutions to the bfloat16 oneDNN
-  calls, forward and backward (no float32 oneDNN call, whose operands would have been upcast); the parameters'
-  gradients stay float32. (Each call's values: the bfloat16 tests above; the net is only traced here.)"""
+  calls, forward and backward (no float32 oneDNN call, whose operands would have been upcast), with the float32
+  kernels as they are; the parameters' gradients stay float32. (Each call's values: the bfloat16 tests above; the
+  net is only traced here.)"""
   from ahup_jax import models
   from configs import saa
   model_cfg = saa.get_config("synth").model
@@ -278,6 +310,10 @@ def test_bfloat16_pose_net_runs_its_large_convolutions_on_onednn_in_bfloat16():
                  "AhupDeconvBwdDataBf16", "AhupDeconvBwdWeightsBf16"):
     assert target in text, target
   assert not re.search(r"@Ahup(Conv|Deconv)(Fwd|BwdData|BwdWeights)\(", text)  # a float32 call (no Bf16 suffix)
+  # The kernels go in as the float32 parameters (oneDNN rounds them): no bfloat16 copy of a kernel is made.
+  kernel_operands = re.findall(r"@Ahup(?:Conv|Deconv)(?:Fwd|BwdData)Bf16\(.*: \(tensor<[^>]*>, tensor<[^>]*x(\w+)>\)",
+                               text)
+  assert len(kernel_operands) > 20 and set(kernel_operands) == {"f32"}, set(kernel_operands)
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(jax.eval_shape(grad, g_vars, t_vars, images)))
 
 

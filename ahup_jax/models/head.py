@@ -42,8 +42,9 @@ class Deconv4x4(nn.Module):
     if (x.shape[1] * x.shape[2] >= ONEDNN_MIN_POSITIONS and jnp.dtype(self.dtype) in onednn.DTYPE_SUFFIX
         and onednn.enabled()):
       # oneDNN's transposed conv takes PyTorch's weight layout: the same taps, spatially flipped.
+      # The kernel goes in float32 (oneDNN rounds it for bfloat16 while reordering it; `layers.Conv` does the same).
       return jax.lax.platform_dependent(
-          x, kernel.astype(self.dtype),
+          x, kernel,
           cpu=lambda x, k: onednn.conv_transpose(x, k[::-1, ::-1], (2, 2), ((1, 1), (1, 1))),
           default=self._by_phases)
     return self._by_phases(x, kernel)

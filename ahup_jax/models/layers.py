@@ -1,6 +1,7 @@
 """Layers the models share, drop-in for their flax.linen namesakes but cheaper on the hot paths.
 
-`Conv`: `nn.Conv` with the same parameters (`kernel` [kh, kw, C_in, C_out]) and results, lowered for speed:
+`Conv`: `nn.Conv` with the same parameters (`kernel` [kh, kw, C_in, C_out]) and results, lowered for speed (the
+kernel reaches the lowering uncast, which casts it to the activations' dtype: oneDNN while reordering it):
 - 1x1 kernels: on CPU, output planes from 16x16 up as oneDNN's convolutions (`pointwise_lowering`; 1.1–1.6x the
   matmuls fwd+bwd for most of ResNet-50's, `python -m benchmarks.conv_lowerings --pointwise`), the rest as matrix
   products (`pointwise`). XLA:CPU computes the kernel gradient of a 1x1 `conv_general_dilated` as a convolution
@@ -25,6 +26,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
+from flax.linen.dtypes import promote_dtype
 
 from ahup_jax.native import onednn
 
@@ -172,15 +174,18 @@ def pointwise_lowering(out_positions: int, dtype=jnp.float32) -> str:
 
 
 def conv(lhs, rhs, strides, pads):
-  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)), lowered per `lowering`: `onednn.conv` or
-  `conv_im2col` (CPU only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or
-  `lax.conv_general_dilated`."""
+  """NHWC x HWIO convolution with pads ((top, bottom), (left, right)) computed in lhs's dtype (rhs cast to it, by
+  oneDNN while reordering it where oneDNN runs it), lowered per `lowering`: `onednn.conv` or `conv_im2col` (CPU
+  only), `conv_tapwise_kernel_grad` (whose kernel gradient is per-tap on CPU only) or `lax.conv_general_dilated`."""
   strides, pads = tuple(strides), tuple(pads)
   out_hw = [(size + sum(pad) - k) // s + 1 for size, pad, k, s in zip(lhs.shape[1:3], pads, rhs.shape[:2], strides)]
-  choice = lowering(out_hw[0] * out_hw[1], lhs.shape[-1], jnp.result_type(lhs, rhs))
-  if choice in ("onednn", "im2col"):
-    on_cpu = onednn.conv if choice == "onednn" else conv_im2col
-    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: on_cpu(x, w, strides, pads),
+  choice = lowering(out_hw[0] * out_hw[1], lhs.shape[-1], lhs.dtype)
+  if choice == "onednn":
+    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, strides, pads),
+                                      default=lambda x, w: _conv(x, w.astype(x.dtype), strides, pads))
+  rhs = rhs.astype(lhs.dtype)
+  if choice == "im2col":
+    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: conv_im2col(x, w, strides, pads),
                                       default=lambda x, w: _conv(x, w, strides, pads))
   if choice == "tapwise":
     return conv_tapwise_kernel_grad(lhs, rhs, strides, pads)
@@ -205,15 +210,16 @@ def _rewritable_pads(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilati
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                          preferred_element_type=None):
-  """`lax.conv_general_dilated`; an NHWC x HWIO kernel without dilation, groups or precision requests runs as
-  `pointwise` when it is 1x1 and unpadded, else as `conv`.
+  """`lax.conv_general_dilated` computed in lhs's dtype (rhs cast to it: `Conv` leaves kernels uncast); an NHWC x HWIO
+  kernel without dilation, groups or precision requests runs as `pointwise` when it is 1x1 and unpadded, else as
+  `conv`.
 
   lhs [B, H, W, C_in], rhs [kh, kw, C_in, C_out] → [B, ho, wo, C_out] (a 1x1 stride s: a strided slice first).
   """
   pads = _rewritable_pads(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                           feature_group_count, batch_group_count, precision, preferred_element_type)
   if pads is None:
-    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+    return jax.lax.conv_general_dilated(lhs, rhs.astype(lhs.dtype), window_strides, padding, lhs_dilation=lhs_dilation,
                                         rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
                                         feature_group_count=feature_group_count,
                                         batch_group_count=batch_group_count, precision=precision,
@@ -223,16 +229,25 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   sh, sw = (int(s) for s in window_strides)
 
   def as_matmul(x, w):  # a 1x1 stride s: a strided slice first
-    return pointwise(x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x, w[0, 0])
+    return pointwise(x[:, ::sh, ::sw] if (sh, sw) != (1, 1) else x, w[0, 0].astype(x.dtype))
 
   out_positions = -(-lhs.shape[1] // sh) * -(-lhs.shape[2] // sw)
-  if pointwise_lowering(out_positions, jnp.result_type(lhs, rhs)) == "onednn":
+  if pointwise_lowering(out_positions, lhs.dtype) == "onednn":
     return jax.lax.platform_dependent(
         lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, (sh, sw), ((0, 0), (0, 0))), default=as_matmul)
   return as_matmul(lhs, rhs)
 
 
-Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
+def _promote_all_but_kernel(inputs, kernel, bias, dtype=None):
+  """flax's `promote_dtype` for `Conv`, leaving the kernel in its parameter dtype for `conv_general_dilated` to
+  cast: oneDNN rounds a float32 kernel to bfloat16 in the reorder it makes anyway, and returns its gradient in
+  float32 (XLA's cast and the gradient's rounding and cast back were ~12 ms of a 0.23 s bfloat16 ResNet-18 64² step
+  on a 2-core CPU, docs/SPEED.md)."""
+  inputs, _, bias = promote_dtype(inputs, kernel, bias, dtype=dtype)
+  return inputs, kernel, bias
+
+
+Conv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated, promote_dtype=_promote_all_but_kernel)
 
 
 def _pool_windows(x, window, strides, pads):

@@ -3,8 +3,9 @@
 XLA:CPU's own convolutions (and their gradients) run ResNet's large planes at a third to a half of what oneDNN —
 the library PyTorch's CPU convolutions use — reaches on the same cores (`python -m benchmarks.conv_lowerings`).
 `onednn_conv.cc` wraps oneDNN's direct convolution and transposed convolution for NHWC activations and HWIO kernels
-in float32 and bfloat16 (`config.model.dtype="bfloat16"`: oneDNN accumulates in float32 and runs bfloat16 on AMX
-or AVX512-BF16 where the CPU has them, docs/SPEED.md); this module builds it once per environment against the pinned
+with activations in float32 or bfloat16 (`config.model.dtype="bfloat16"`: oneDNN accumulates in float32 and runs
+bfloat16 on AMX or AVX512-BF16 where the CPU has them, docs/SPEED.md) and float32 kernels and kernel gradients (a
+bfloat16 call rounds the kernel while reordering it, which it does anyway); this module builds it once per environment against the pinned
 `onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn`
 by hand), loads it, registers the FFI targets and wraps them as differentiable `conv` / `conv_transpose`.
 
@@ -29,8 +30,8 @@ import jax
 import numpy as np
 
 SOURCE = pathlib.Path(__file__).with_name("onednn_conv.cc")
-# FFI target name suffix per operand type (a call's operands share it; so do its results, but for the kernel
-# gradient, float32 from oneDNN in both cases).
+# FFI target name suffix per activation type (x, y and their gradients share it; kernels and kernel gradients are
+# float32 in both).
 DTYPE_SUFFIX = {np.dtype(np.float32): "", np.dtype(jax.numpy.bfloat16): "Bf16"}
 _TARGETS = tuple(f"Ahup{op}{part}{suffix}" for op in ("Conv", "Deconv") for part in ("Fwd", "BwdData", "BwdWeights")
                  for suffix in DTYPE_SUFFIX.values())
@@ -121,36 +122,41 @@ def _attributes(strides, pads) -> dict:
   return {name: np.int64(value) for name, value in zip(("sh", "sw", "pt", "pb", "pl", "pr"), (sh, sw, pt, pb, pl, pr))}
 
 
-def _call(target: str, shape, *operands, strides, pads, result_dtype=None):
-  """The FFI call `target` (+ the operands' type suffix) → `shape` in `result_dtype` (default: the operands')."""
-  dtype = np.dtype(operands[0].dtype)
-  if dtype not in DTYPE_SUFFIX or any(np.dtype(o.dtype) != dtype for o in operands):
-    raise TypeError(f"{target}: operands must all be float32 or all bfloat16, got {[str(o.dtype) for o in operands]}")
+def _call(target: str, shape, activation, other, *, strides, pads, result_dtype=None):
+  """The FFI call `target` (+ the activation's type suffix) on (`activation`, `other`: a float32 kernel or an
+  activation gradient of the activation's type) → `shape` in `result_dtype` (default: the activation's)."""
+  dtype = np.dtype(activation.dtype)
+  if dtype not in DTYPE_SUFFIX or np.dtype(other.dtype) not in (dtype, np.dtype(np.float32)):
+    raise TypeError(f"{target}: activations must be float32 or bfloat16 and kernels float32, got "
+                    f"{activation.dtype} and {other.dtype}")
   target += DTYPE_SUFFIX[dtype]
   if not available():  # loads and registers the FFI targets on first use
     raise RuntimeError(f"{target}: the oneDNN convolutions are not available (see the warning above, or run "
                        "`python -m ahup_jax.native.onednn`); use XLA's convolutions instead")
   return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(shape, result_dtype or dtype))(
-      *operands, **_attributes(strides, pads))
+      activation, other, **_attributes(strides, pads))
 
 
 def _op(name: str, out_hw, doc: str):
   """A differentiable oneDNN op `f(x, w, strides, pads)` of family `name` ("Conv" or "Deconv") whose output plane
-  is `out_hw(x_hw, kernel_hw, strides, pads)`; its gradients are the family's backward-data and backward-weights."""
+  is `out_hw(x_hw, kernel_hw, strides, pads)`; its gradients are the family's backward-data and backward-weights.
+  The calls take the kernel in float32 (a bfloat16 one is widened, exactly) and give its gradient in float32, cast
+  to the kernel's type."""
 
   @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
   def op(x, w, strides, pads):
     ho, wo = out_hw(x.shape[1:3], w.shape[:2], strides, pads)
-    return _call(f"Ahup{name}Fwd", (x.shape[0], ho, wo, w.shape[3]), x, w, strides=strides, pads=pads)
+    return _call(f"Ahup{name}Fwd", (x.shape[0], ho, wo, w.shape[3]), x, w.astype(np.float32), strides=strides,
+                 pads=pads)
 
   def fwd(x, w, strides, pads):
     return op(x, w, strides, pads), (x, w)
 
   def bwd(strides, pads, residuals, grad):
     x, w = residuals
-    return (_call(f"Ahup{name}BwdData", x.shape, grad, w, strides=strides, pads=pads),
+    return (_call(f"Ahup{name}BwdData", x.shape, grad, w.astype(np.float32), strides=strides, pads=pads),
             _call(f"Ahup{name}BwdWeights", w.shape, x, grad, strides=strides, pads=pads,
-                  result_dtype=np.float32).astype(w.dtype))  # float32 from oneDNN (see onednn_conv.cc)
+                  result_dtype=np.float32).astype(w.dtype))
 
   op.defvjp(fwd, bwd)
   op.__doc__ = doc
@@ -160,14 +166,16 @@ def _op(name: str, out_hw, doc: str):
 conv = _op("Conv", lambda hw, k, s, p: [(n + sum(pad) - kk) // ss + 1 for n, kk, ss, pad in zip(hw, k, s, p)], """
     x [B, H, W, C_in] * w [kh, kw, C_in, C_out] → [B, ho, wo, C_out], strides (sh, sw), pads
     ((top, bottom), (left, right)): `lax.conv_general_dilated` with NHWC/HWIO/NHWC, computed by oneDNN (CPU only;
-    a RuntimeError where `available()` is False). x and w both float32 or both bfloat16; the result has their type.""")
+    a RuntimeError where `available()` is False). x float32 or bfloat16, computed in x's type (accumulating in float32)
+    and so is the result; w float32 (the model's parameters, rounded inside for bfloat16 x: `layers.Conv` passes
+    them uncast) or of x's type; ∂L/∂w comes in w's type, unrounded for a float32 w.""")
 
 conv_transpose = _op("Deconv",
                      lambda hw, k, s, p: [(n - 1) * ss - sum(pad) + kk for n, kk, ss, pad in zip(hw, k, s, p)], """
     PyTorch's ConvTranspose2d (no bias, dilation or groups) by oneDNN: x [B, h, w, C_in], w [kh, kw, C_in,
     C_out] (= PyTorch's weight [C_in, C_out, kh, kw] transposed (2, 3, 0, 1)), pads PyTorch's `padding` per side
-    ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only; float32 or bfloat16
-    as `conv`.""")
+    ((top, bottom), (left, right)) → [B, (h − 1)·sh − top − bottom + kh, ..., C_out]. CPU only; dtypes as
+    `conv`.""")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // oneDNN convolutions and transposed convolutions as XLA FFI handlers (ahup_jax/native/onednn.py): NHWC
-// activations, HWIO kernels, no dilation or groups; float32 or bfloat16 (every operand and result of one call in the
-// same type; oneDNN accumulates bfloat16 in float32 and uses AVX512-BF16 / AMX where the CPU has them).
+// activations, HWIO kernels, no dilation or groups; activations float32 or bfloat16 (oneDNN accumulates bfloat16 in
+// float32 and uses AVX512-BF16 / AMX where the CPU has them), kernels and kernel gradients always float32: a bfloat16
+// call rounds the float32 kernel to bfloat16 in the reorder into oneDNN's blocked layout that it makes anyway.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -55,12 +56,13 @@ ffi::Error Guarded(Body body) {
 
 // One op family of oneDNN (convolution or deconvolution = transposed convolution): forward, backward data
 // (∂L/∂x from ∂L/∂y and the kernel), backward weights (∂L/∂kernel from x and ∂L/∂y). x is oneDNN's "src", y its "dst".
+// Activations (x, y and their gradients) are of type T, the kernel float32 (the primitive computes with it in T).
 template <typename FwdT, typename BwdDataT, typename BwdWeightsT, dnnl::algorithm kAlgorithm, ffi::DataType T>
 struct Family {
   using Buffer = ffi::Buffer<T>;
+  using Kernel = ffi::Buffer<ffi::F32>;
   using Result = ffi::ResultBuffer<T>;
   static memory::desc Act(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::nhwc); }
-  static memory::desc Hwio(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::hwio); }
   static memory::desc Any(const memory::dims& d) { return memory::desc(d, kDnnl<T>, tag::any); }
 
   static typename FwdT::primitive_desc FwdPd(const Geometry& g) {
@@ -68,16 +70,17 @@ struct Family {
                                          Any(g.wei), Act(g.dst), g.strides, g.pad_l, g.pad_r);
   }
 
-  // The user's HWIO kernel in the layout `want` (reordered into a scratch buffer when the primitive prefers another).
+  // The user's float32 HWIO kernel in the layout and type `want` (reordered, and for bfloat16 rounded to nearest even,
+  // into a scratch buffer unless the primitive takes it as it is).
   static memory Weights(dnnl::stream& s, const memory::desc& want, const memory::dims& dims, void* data) {
-    memory user(Hwio(dims), Engine(), data);
+    memory user(memory::desc(dims, memory::data_type::f32, tag::hwio), Engine(), data);
     if (want == user.get_desc()) return user;
     memory blocked(want, Engine());
     dnnl::reorder(user, blocked).execute(s, user, blocked);
     return blocked;
   }
 
-  static ffi::Error Fwd(Buffer x, Buffer w, Result y,
+  static ffi::Error Fwd(Buffer x, Kernel w, Result y,
                         int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
     return Guarded([&] {
       Geometry g = MakeGeometry(x.dimensions(), w.dimensions(), y->dimensions(), sh, sw, pt, pb, pl, pr);
@@ -91,7 +94,7 @@ struct Family {
     });
   }
 
-  static ffi::Error BwdData(Buffer gy, Buffer w, Result gx,
+  static ffi::Error BwdData(Buffer gy, Kernel w, Result gx,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
     return Guarded([&] {
       Geometry g = MakeGeometry(gx->dimensions(), w.dimensions(), gy.dimensions(), sh, sw, pt, pb, pl, pr);
@@ -139,21 +142,22 @@ using Deconv = Family<dnnl::deconvolution_forward, dnnl::deconvolution_backward_
 #define AHUP_ATTRS                                                                                             \
   .Attr<int64_t>("sh").Attr<int64_t>("sw").Attr<int64_t>("pt").Attr<int64_t>("pb").Attr<int64_t>("pl")        \
       .Attr<int64_t>("pr")
-// One handler per (op, input type): Ahup<Conv|Deconv><Fwd|BwdData|BwdWeights> for float32, ...Bf16 for bfloat16.
-// Results have the inputs' type, except the kernel gradient's (always float32).
-#define AHUP_HANDLER(name, fn, T, R)                                                                           \
+// One handler per (op, activation type): Ahup<Conv|Deconv><Fwd|BwdData|BwdWeights> for float32, ...Bf16 for
+// bfloat16. Arguments (A, B) and result R: Fwd (x, w) → y, BwdData (∂L/∂y, w) → ∂L/∂x, BwdWeights (x, ∂L/∂y) →
+// ∂L/∂w; the kernel and its gradient are float32 in both.
+#define AHUP_HANDLER(name, fn, A, B, R)                                                                        \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn,                                                                      \
                                 ffi::Ffi::Bind()                                                               \
-                                    .Arg<ffi::Buffer<T>>()                                                     \
-                                    .Arg<ffi::Buffer<T>>()                                                     \
+                                    .Arg<ffi::Buffer<A>>()                                                     \
+                                    .Arg<ffi::Buffer<B>>()                                                     \
                                     .Ret<ffi::Buffer<R>>() AHUP_ATTRS)
 #define AHUP_HANDLERS(op)                                                                                      \
-  AHUP_HANDLER(Ahup##op##Fwd, op<ffi::F32>::Fwd, ffi::F32, ffi::F32);                                          \
-  AHUP_HANDLER(Ahup##op##BwdData, op<ffi::F32>::BwdData, ffi::F32, ffi::F32);                                  \
-  AHUP_HANDLER(Ahup##op##BwdWeights, op<ffi::F32>::BwdWeights, ffi::F32, ffi::F32);                            \
-  AHUP_HANDLER(Ahup##op##FwdBf16, op<ffi::BF16>::Fwd, ffi::BF16, ffi::BF16);                                   \
-  AHUP_HANDLER(Ahup##op##BwdDataBf16, op<ffi::BF16>::BwdData, ffi::BF16, ffi::BF16);                           \
-  AHUP_HANDLER(Ahup##op##BwdWeightsBf16, op<ffi::BF16>::BwdWeights, ffi::BF16, ffi::F32);
+  AHUP_HANDLER(Ahup##op##Fwd, op<ffi::F32>::Fwd, ffi::F32, ffi::F32, ffi::F32);                                \
+  AHUP_HANDLER(Ahup##op##BwdData, op<ffi::F32>::BwdData, ffi::F32, ffi::F32, ffi::F32);                        \
+  AHUP_HANDLER(Ahup##op##BwdWeights, op<ffi::F32>::BwdWeights, ffi::F32, ffi::F32, ffi::F32);                  \
+  AHUP_HANDLER(Ahup##op##FwdBf16, op<ffi::BF16>::Fwd, ffi::BF16, ffi::F32, ffi::BF16);                         \
+  AHUP_HANDLER(Ahup##op##BwdDataBf16, op<ffi::BF16>::BwdData, ffi::BF16, ffi::F32, ffi::BF16);                 \
+  AHUP_HANDLER(Ahup##op##BwdWeightsBf16, op<ffi::BF16>::BwdWeights, ffi::BF16, ffi::BF16, ffi::F32);
 
 AHUP_HANDLERS(Conv)
 AHUP_HANDLERS(Deconv)
