@@ -1,12 +1,13 @@
-"""Where a train step's time goes, op by op: a jax.profiler trace of one step mapped onto the compiled HLO.
+"""Where a train step's time goes, op by op: a jax.profiler trace of one or more steps mapped onto the compiled HLO.
 
   python -m benchmarks.profile                                  # ResNet-50 256², batch 8, fp32
   python -m benchmarks.profile --backbone=res18 --size=96 --batch=18 --top=20
+  python -m benchmarks.profile --backbone=res18 --size=64 --batch=32 --dtype=bfloat16 --steps=5   # mean of 5 steps
 
 Each executed HLO op (a fusion, a conv, a dot, a copy) is timed by the trace and classified by what it computes
 (conv, matmul, layout copy, reduction, elementwise) and by where it comes from (the op's `op_name` metadata: G, T,
-D, the code between them — soft-argmax, losses —, optimizer; forward or backward). Shares are of the summed op time, which exceeds the step's
-wall time when independent ops run side by side on the CPU's threads.
+D, the code between them — soft-argmax, losses —, optimizer; forward or backward). Shares are of the summed op
+time, which exceeds the step's wall time when independent ops run side by side on the CPU's threads.
 """
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=8, help="global batch")
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="compute dtype")
   parser.add_argument("--top", type=int, default=15, help="how many of the slowest ops to list")
-  parser.add_argument("--steps", type=int, default=1, help="steps traced; op times are their mean (one step can be noisy)")
+  parser.add_argument("--steps", type=int, default=1,
+                      help="steps traced; op times are their mean (one step can be noisy)")
   args = parser.parse_args()
   print(json.dumps(run(args.backbone, args.size, args.batch, args.dtype, steps=args.steps, top=args.top), indent=1))
 

@@ -219,8 +219,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   pads = _rewritable_pads(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                           feature_group_count, batch_group_count, precision, preferred_element_type)
   if pads is None:
-    return jax.lax.conv_general_dilated(lhs, rhs.astype(lhs.dtype), window_strides, padding, lhs_dilation=lhs_dilation,
-                                        rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+    return jax.lax.conv_general_dilated(lhs, rhs.astype(lhs.dtype), window_strides, padding,
+                                        lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                                        dimension_numbers=dimension_numbers,
                                         feature_group_count=feature_group_count,
                                         batch_group_count=batch_group_count, precision=precision,
                                         preferred_element_type=preferred_element_type)

@@ -5,9 +5,10 @@ the library PyTorch's CPU convolutions use — reaches on the same cores (`pytho
 `onednn_conv.cc` wraps oneDNN's direct convolution and transposed convolution for NHWC activations and HWIO kernels
 with activations in float32 or bfloat16 (`config.model.dtype="bfloat16"`: oneDNN accumulates in float32 and runs
 bfloat16 on AMX or AVX512-BF16 where the CPU has them, docs/SPEED.md) and float32 kernels and kernel gradients (a
-bfloat16 call rounds the kernel while reordering it, which it does anyway); this module builds it once per environment against the pinned
-`onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh` does it at set-up; `python -m ahup_jax.native.onednn`
-by hand), loads it, registers the FFI targets and wraps them as differentiable `conv` / `conv_transpose`.
+bfloat16 call rounds the kernel while reordering it, which it does anyway); this module builds it once per
+environment against the pinned `onednn-cpu-gomp` wheels and jaxlib's FFI headers (`./run.sh` does it at set-up;
+`python -m ahup_jax.native.onednn` by hand), loads it, registers the FFI targets and wraps them as differentiable
+`conv` / `conv_transpose`.
 
 When the library cannot be built or loaded (no C++ compiler, no oneDNN wheel) or `AHUP_ONEDNN=0` is set,
 `available()` is False and the models keep XLA's convolutions (`enabled()` decides, also per device count): same
@@ -126,8 +127,9 @@ def _call(target: str, shape, activation, other, *, strides, pads, result_dtype=
   """The FFI call `target` (+ the activation's type suffix) on (`activation`, `other`: a float32 kernel or an
   activation gradient of the activation's type) → `shape` in `result_dtype` (default: the activation's)."""
   dtype = np.dtype(activation.dtype)
-  if dtype not in DTYPE_SUFFIX or np.dtype(other.dtype) not in (dtype, np.dtype(np.float32)):
-    raise TypeError(f"{target}: activations must be float32 or bfloat16 and kernels float32, got "
+  other_dtype = dtype if target.endswith("BwdWeights") else np.dtype(np.float32)  # ∂L/∂y there, else the kernel
+  if dtype not in DTYPE_SUFFIX or np.dtype(other.dtype) != other_dtype:
+    raise TypeError(f"{target}: needs a float32 or bfloat16 activation and a {other_dtype} second operand, got "
                     f"{activation.dtype} and {other.dtype}")
   target += DTYPE_SUFFIX[dtype]
   if not available():  # loads and registers the FFI targets on first use
