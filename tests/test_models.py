@@ -233,6 +233,37 @@ def test_pointwise_conv_as_dot_equals_nn_conv(kernel, strides, padding, size, fe
   assert ("convolution" not in lowered) == without_xla_conv
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_pointwise_conv_with_bias_equals_nn_conv(dtype):
+  """layers.PointwiseConv (T's final layer) = nn.Conv(features, (1, 1)): the same parameter tree and initial values
+  (checkpoints and the PyTorch importer address `final_layer/{kernel,bias}`), outputs, and gradients. The bias
+  gradient is the float32 sum of ∂L/∂y over B·H·W positions: within float32 accumulation of the exact sum, and in
+  bfloat16 not rounded to bfloat16 (what autodiff through flax's bfloat16 bias add returns)."""
+  from flax import linen as nn
+  from ahup_jax.models import layers
+  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 24))
+  reference = nn.Conv(40, (1, 1), dtype=dtype, kernel_init=initializers.xavier_002)
+  ours = layers.PointwiseConv(40, dtype=dtype, kernel_init=initializers.xavier_002)
+  variables = reference.init(jax.random.key(1), x)
+  jax.tree.map(np.testing.assert_array_equal, ours.init(jax.random.key(1), x), variables)
+  variables = {"params": {"kernel": variables["params"]["kernel"], "bias": jnp.linspace(-1, 1, 40)}}
+  tolerance = 1e-5 if dtype == jnp.float32 else 2 ** -7
+  y = ours.apply(variables, x)
+  assert y.dtype == dtype
+  np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(reference.apply(variables, x), np.float32),
+                             rtol=tolerance, atol=tolerance)
+  g = jax.random.normal(jax.random.key(2), y.shape).astype(dtype)
+  _, pullback = jax.vjp(lambda v: ours.apply(v, x), variables)
+  bias_grad = pullback(g)[0]["params"]["bias"]
+  assert bias_grad.dtype == jnp.float32
+  exact = np.asarray(g, np.float64).sum(axis=(0, 1, 2))
+  bound = np.sqrt(2 * 16 * 16) * np.finfo(np.float32).eps * np.abs(np.asarray(g, np.float64)).sum(axis=(0, 1, 2))
+  assert np.all(np.abs(np.asarray(bias_grad, np.float64) - exact) <= bound)
+  if dtype == jnp.bfloat16:  # the bound is far tighter than one bfloat16 rounding of the sum
+    rounded = np.asarray(jnp.asarray(exact, jnp.bfloat16), np.float64)
+    assert np.max(np.abs(rounded - exact) / bound) > 4
+
+
 def test_bit_dropout_keeps_the_right_fraction_and_scales():
   """layers.Dropout: P(keep) = 1 − rate exactly for rates k/256, kept units scaled by 1/(1 − rate)."""
   from ahup_jax.models import layers

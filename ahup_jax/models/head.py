@@ -88,8 +88,8 @@ class VolumetricHead(nn.Module):
       # PyTorch ConvTranspose2d(k=4, s=2, p=1) == transposed conv with padding k-1-p = 2: output 2x input.
       x = Deconv4x4(self.channels, dtype=self.dtype, kernel_init=kernel_init, name=f"deconv_layers_{3 * i}")(x)
       x = nn.relu(norm(name=f"deconv_layers_{3 * i + 1}")(x))
-    x = layers.Conv(self.num_joints * self.depth_bins, (1, 1), dtype=self.dtype, kernel_init=kernel_init,
-                bias_init=nn.initializers.zeros, name="final_layer")(x)
+    x = layers.PointwiseConv(self.num_joints * self.depth_bins, dtype=self.dtype, kernel_init=kernel_init,
+                             name="final_layer")(x)
     b, h, w, _ = x.shape
     return x.reshape(b, h, w, self.num_joints, self.depth_bins)
 
