@@ -247,6 +247,8 @@ def test_pointwise_conv_with_bias_equals_nn_conv(dtype):
   variables = reference.init(jax.random.key(1), x)
   jax.tree.map(np.testing.assert_array_equal, ours.init(jax.random.key(1), x), variables)
   variables = {"params": {"kernel": variables["params"]["kernel"], "bias": jnp.linspace(-1, 1, 40)}}
+  # float32: 24-term dot products; bfloat16: both sides round the conv's result and the bias add to bfloat16 (8
+  # significant bits), from float32 sums in different orders, so they may differ by ~2 ulps (2^-7 relative each).
   tolerance = 1e-5 if dtype == jnp.float32 else 2 ** -7
   y = ours.apply(variables, x)
   assert y.dtype == dtype

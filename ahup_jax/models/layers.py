@@ -264,11 +264,11 @@ def add_bias(y, bias):
 
 
 def _add_bias_fwd(y, bias):
-  return add_bias(y, bias), jnp.zeros((0,), bias.dtype)  # bias's dtype travels as an empty residual
+  return add_bias(y, bias), bias
 
 
-def _add_bias_bwd(residual, grad):
-  return grad, jnp.sum(grad, axis=tuple(range(grad.ndim - 1)), dtype=jnp.float32).astype(residual.dtype)
+def _add_bias_bwd(bias, grad):
+  return grad, jnp.sum(grad, axis=tuple(range(grad.ndim - 1)), dtype=jnp.float32).astype(bias.dtype)
 
 
 add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
