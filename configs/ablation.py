@@ -1,7 +1,7 @@
 """The ablation of issue #18 on the embedded dataset: paper Table 1's rows in miniature, several seeds each.
 
   ./run.sh ablation                      # = python -m ahup_jax.ablation --config=configs/ablation.py
-  ./run.sh ablation --steps 600 --rows=ROWS    # the budget where models start to learn: docs/results/steps600
+  ./run.sh ablation --rows=ROWS --seeds 5 # a subset of the rows (or of D_VARIANTS below), more seeds
   ./run.sh ablation --quick              # configs/ablation.py:quick (synth_tiny, 2 rows, 1 seed, a few steps)
   ./run.sh ablation --gap_table          # source only with each domain gap closed in turn → gaps.md
 
@@ -10,11 +10,10 @@ training seed (init, batch order, augmentation), the generated data are the same
 `val_subject` is held out of every row's training split (and of SPA's target descriptor) as the validation split;
 the test subjects (S9, S11) are only evaluated, never used to choose anything.
 
-The default budget (`train` below) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core x86 CPU (the
-committed run: 21 runs of 108–258 s on an Intel Xeon, 66 min, before the 'source + 2D labels, no D' row added
-three more runs of the same length). It is too short for any model to learn which way the person faces; 600 steps
-(5–7.5 min per run on the same machine) is where target-supervised starts to, and all rows × 3 seeds at 600 steps
-take ~2.5 h, hence the row subset above (docs/results/steps600).
+The default budget (`train` below, 600 steps) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core x86 CPU
+(2026-12-06: 24 runs in 62 min on an AMD EPYC Zen 4). It is the budget where target-supervised starts to learn
+which way the person faces; the earlier 148-step default (docs/results/ablation.md's git history, 66 min for 21 runs
+on an Intel Xeon before the speed work of issue 16) left every row at chance on it.
 """
 from __future__ import annotations
 
@@ -64,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.tsne_per_domain = 150            # crops per domain in the feature t-SNE
   c.skeleton_examples = 4            # test crops in the skeleton figure
   c.train = ml_collections.ConfigDict(dict(
-      steps=148,                     # SAA steps per run: 4 epochs of steps // 4 (z from epoch 1, lr ×0.1 at 3)
+      steps=600,                     # SAA steps per run: 4 epochs of steps // 4 (z from epoch 1, lr ×0.1 at 3)
       batch_size=18,                 # global; 6 per dataset for three training sets
       input_size=64,                 # crop side (heatmap 16², depth bins input/4)
       lr=1e-3,
