@@ -10,10 +10,11 @@ training seed (init, batch order, augmentation), the generated data are the same
 `val_subject` is held out of every row's training split (and of SPA's target descriptor) as the validation split;
 the test subjects (S9, S11) are only evaluated, never used to choose anything.
 
-The default budget (`train` below, 600 steps) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core x86 CPU
-(2026-12-06: 24 runs in 62 min on an AMD EPYC Zen 4). It is the budget where target-supervised starts to learn
-which way the person faces; the earlier 148-step default (docs/results/ablation.md's git history, 66 min for 21 runs
-on an Intel Xeon before the speed work of issue 16) left every row at chance on it.
+The default budget (`train` below, 600 steps) fits the issue's ≤ 90 min for all rows × 3 seeds on a 2-core AMD EPYC
+Zen 4 (2026-12-06: 24 runs in 62 min). Not re-timed on the 2-core Intel Xeon, where 600-step runs took 212–454 s
+each on 2026-12-03, before issue 16's later speed work. It is the budget where target-supervised starts to learn
+which way the person faces; the earlier 148-step default (docs/results/ablation.md's git history) left every row at
+chance on it.
 """
 from __future__ import annotations
 
