@@ -31,7 +31,7 @@ ensure_env() {  # ensure_env REQ_FILE...: (re)install each requirements file who
     installed=1
   done
   if (( installed )); then  # the oneDNN convolutions (ahup_jax/native); without a C++ compiler XLA's are used
-    echo "[run.sh] building ahup_jax/native (oneDNN convolutions, about 20 s)" >&2
+    echo "[run.sh] building ahup_jax/native (oneDNN convolutions, max pool; about 20 s)" >&2
     "$VENV/bin/python" -m ahup_jax.native.onednn >/dev/null \
       || echo "[run.sh] oneDNN convolutions not built (see above): XLA's are used, slower on CPU" >&2
   fi

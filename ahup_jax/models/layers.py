@@ -17,6 +17,9 @@ kernel reaches the lowering uncast, which casts it to the activations' dtype: on
 `PointwiseConv`: `nn.Conv(features, (1, 1))` with bias (T's final layer), the bias added by `add_bias`, whose
 gradient is a float32 sum.
 
+`max_pool`: `nn.max_pool` with the gradient to each window's first maximum, as two native kernels on CPU (the
+first-maximum index kept between them; XLA:CPU's fusions recomputed it per tap) and as `max_pool_xla` elsewhere.
+
 `BatchNorm`: flax's, with PyTorch's settings and two-pass variance (see its comment).
 
 `Dropout`: `nn.Dropout` drawing only the random bits a mask needs (1 bit per unit at rate 0.5) instead of a
@@ -32,6 +35,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from flax.linen.dtypes import promote_dtype
 
+from ahup_jax.native import max_pool as native_max_pool
 from ahup_jax.native import onednn
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -299,8 +303,20 @@ def _pool_windows(x, window, strides, pads):
   return [padded[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def max_pool(x, window, strides, pads):
+  """`nn.max_pool(x, window, strides, pads)` for x [B, H, W, C] (pads ((top, bottom), (left, right))), gradient to
+  each window's first maximum: on CPU in float32 or bfloat16 with `onednn.enabled()` the native kernels
+  (`native.max_pool`), elsewhere `max_pool_xla`; both compute the same numbers bit for bit. The native ones keep the
+  windows' first-maximum index, which XLA:CPU's fusions recompute per tap: the bfloat16 ResNet-18 64² b32 step 1.06x
+  in lockstep (2-core AMD Zen 4, docs/SPEED.md 2026-12-06 (5))."""
+  if jnp.dtype(x.dtype) in onednn.DTYPE_SUFFIX and onednn.enabled():
+    return jax.lax.platform_dependent(x, cpu=lambda x: native_max_pool.max_pool(x, window, strides, pads),
+                                      default=lambda x: max_pool_xla(x, window, strides, pads))
+  return max_pool_xla(x, window, strides, pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def max_pool_xla(x, window, strides, pads):
   """`nn.max_pool(x, window, strides, pads)` for x [B, H, W, C] (pads ((top, bottom), (left, right))), whose
   gradient routes ∂L/∂out to the first maximum of each window in row-major order — as XLA's select-and-scatter and
   PyTorch's max_pool2d do (ties are common after a ReLU) — written as kh·kw where-selects placed by interior-padded
@@ -334,7 +350,7 @@ def _max_pool_bwd(window, strides, pads, residuals, grad):
   return (padded_grad[:, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w].astype(dtype),)
 
 
-max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+max_pool_xla.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 # BatchNorm as every model here uses it: PyTorch's momentum 0.1 (= flax 0.9) and eps 1e-5. Train-mode variance as
