@@ -24,15 +24,16 @@ from jax.profiler import ProfileData
 from ahup_jax import allocator
 from benchmarks import train_step
 
-_INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+) ([\w\-]+)\(")
+_INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = (\([^=]*?\)|\S+) ([\w\-]+)\(")  # shape: array or tuple
 _COMPUTATION = re.compile(r"^%([\w.\-]+) .*?\{\n(.*?)\n\}", re.S | re.M)
 _OP_NAME = re.compile(r'op_name="([^"]+)"')
 REGIONS = (("ResNet", "G"), ("VolumetricHead", "T"), ("ConvD", "D"))
 
 
 def hlo_ops(hlo_text: str) -> dict[str, dict]:
-  """Compiled HLO text → {instruction name: {"shape", "kinds" (set of conv|dot|reduce|transpose|copy inside it),
-  "op_name" (its jax metadata, "" if none)}}, fusions looked into."""
+  """Compiled HLO text → {instruction name: {"shape", "kinds" (set of conv|dot|reduce|transpose|copy inside it;
+  max_pool for the native pool's FFI calls), "opcode", "op_name" (its jax metadata, "" if none)}}, fusions looked
+  into."""
   bodies = {m.group(1): m.group(2) for m in _COMPUTATION.finditer(hlo_text)}
   ops = {}
   for line in hlo_text.splitlines():
@@ -45,8 +46,10 @@ def hlo_ops(hlo_text: str) -> dict[str, dict]:
     kinds = set(re.findall(r"= \S+ (convolution|dot|reduce|transpose|copy)\(", body))
     if opcode in ("convolution", "dot", "reduce", "transpose", "copy"):
       kinds.add(opcode)
+    if 'custom_call_target="AhupMaxPool' in line:
+      kinds.add("max_pool")
     op_name = _OP_NAME.search(line) or _OP_NAME.search(body)
-    ops[name] = {"shape": shape, "kinds": kinds, "op_name": op_name.group(1) if op_name else ""}
+    ops[name] = {"shape": shape, "kinds": kinds, "opcode": opcode, "op_name": op_name.group(1) if op_name else ""}
   return ops
 
 
@@ -55,8 +58,8 @@ def kind(name: str, op: dict) -> str:
   transposed/copied layout), reduction or elementwise."""
   if "convolution" in op["kinds"]:
     return "conv"
-  if name.startswith(("ffi_call", "custom-call")):
-    return "conv (oneDNN)"  # the only FFI calls in our programs (ahup_jax/native)
+  if op.get("opcode") == "custom-call":  # the only custom calls in our programs: the FFI calls of ahup_jax/native
+    return "max pool (native)" if "max_pool" in op["kinds"] else "conv (oneDNN)"
   if "dot" in op["kinds"]:
     return "matmul"
   if name.startswith(("transpose", "copy")):
