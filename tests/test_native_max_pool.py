@@ -38,7 +38,8 @@ def _assert_same(a, b):
   a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
   assert a.shape == b.shape
   same = (a == b) | (np.isnan(a) & np.isnan(b))
-  assert same.all(), f"{(~same).sum()} of {a.size} differ, first at {np.argwhere(~same)[0]}: {a[~same][0]} vs {b[~same][0]}"
+  assert same.all(), (f"{(~same).sum()} of {a.size} differ, first at {np.argwhere(~same)[0]}: "
+                      f"{a[~same][0]} vs {b[~same][0]}")
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
