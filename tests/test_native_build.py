@@ -17,7 +17,8 @@ def test_library_key_follows_the_cpu(monkeypatch):
 
 
 @pytest.mark.parametrize("compiler,message", [
-    ("/nonexistent/c++", "no C\\+\\+ compiler \\('/nonexistent/c\\+\\+'; set CXX\\) to build onednn_conv.cc, max_pool.cc"),
+    ("/nonexistent/c++",
+     "no C\\+\\+ compiler \\('/nonexistent/c\\+\\+'; set CXX\\) to build onednn_conv.cc, max_pool.cc"),
     ("false", "building onednn_conv.cc, max_pool.cc failed \\(false "),
 ])
 def test_build_failures_name_the_cause(compiler, message, monkeypatch, tmp_path):
