@@ -67,7 +67,8 @@ def library_path() -> pathlib.Path:
 
 def _flags() -> list[str]:
   lib = _prefix() / "lib"
-  # -O3 -march=native: the max pool's loops vectorised for this CPU (7-12x the portable -O2 build at the stem's shape).
+  # -O3 -march=native: the max pool's loops vectorised for this CPU (7-12x the portable -O2 build at the stem's shape
+  # on a 2-core AMD Zen 4; the CPU is part of `library_path()`'s key, so each machine compiles for itself).
   return ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}",
           f"-I{_prefix() / 'include'}", f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}"]
 
