@@ -191,13 +191,14 @@ def _torch_side(r: dict) -> list[str]:
             f"{m['cpu']} ({m['cores']} cores), each side in its own worker process"
             + (f" (malloc: ours {t['malloc']['ahup_jax']}, PyTorch {t['malloc']['torch']}; ahup_jax/allocator.py)"
                if "malloc" in t else "") + ". Rounds alternate PyTorch and JAX; "
-            "each cell lists the rounds' medians; "
+            "each cell lists the rounds' medians (from four rounds on: their median, range and count); "
             "ratio = median ahup_jax ÷ median PyTorch (> 1: ours faster).", ""]
   bf16 = any("ratio_bf16" in row for row in t["rows"])
   if bf16:
     lines += ["bf16 columns: our step with `model.dtype=\"bfloat16\"` (oneDNN's bfloat16 convolutions) in a third "
               "worker, against the same fp32 PyTorch step; its accuracy cost is in docs/SPEED.md.", ""]
-  rates = lambda values: " / ".join(f"{x:.1f}" for x in values)
+  rates = lambda values: (" / ".join(f"{x:.1f}" for x in values) if len(values) <= 3 else
+                          f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f}, {len(values)} rounds)")
   return lines + _table(
       ["row", "unit", "PyTorch", "ahup_jax", "ratio"] + (["ahup_jax bf16", "ratio bf16"] if bf16 else []),
       [[row["config"], row["unit"], rates(row["torch_per_s"]), rates(row["jax_per_s"]), f"{row['ratio']:.2f}"]

@@ -39,7 +39,7 @@ SIZES = {
         "train_step": dict(rows=[("res18", 96, 18, "float32"), ("res18", 128, 32, "float32"),
                                  ("res50", 256, 8, "float32"), ("res50", 256, 8, "bfloat16")], repeats=10, warmup=2),
         "torch_side": dict(rows=("res18-64", "res18-96", "res18-128", "res50-256", "spa-epoch"), rounds=2, repeats=5,
-                           jax_dtypes=("float32", "bfloat16")),
+                           min_seconds=60, jax_dtypes=("float32", "bfloat16")),
         "profile": dict(backbone="res50", size=256, batch=8, top=12),
         "inference": dict(rows=[("res18", 96, 64), ("res50", 256, 4)], repeats=10, spa=("res50", 256)),
         "input_pipeline": dict(sizes=(96, 128, 256), image_size=512, batch_size=30, steps=20, warmup_steps=3,

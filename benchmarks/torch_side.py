@@ -2,6 +2,7 @@
 
   python -m benchmarks.torch_side                       # every row, 2 alternating rounds
   python -m benchmarks.torch_side --rows=res18-64 --rounds=3
+  python -m benchmarks.torch_side --min_seconds=60       # rounds until each row has run a minute (./run.sh bench)
   python -m benchmarks.torch_side --jax_dtypes=float32,bfloat16   # ours also with model.dtype="bfloat16"
   python -m benchmarks.torch_side --torch_malloc=ours   # PyTorch on our malloc (mimalloc) too, not glibc's
 
@@ -190,9 +191,11 @@ def worker(side: str, row: str, threads: int, spa_poses: int, spa_batch: int, wa
 
 
 def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, threads: int, spa_poses: int,
-                 spa_batch: int, jax_dtypes=("float32",), torch_malloc: str = "glibc") -> dict:
+                 spa_batch: int, jax_dtypes=("float32",), torch_malloc: str = "glibc", min_seconds: float = 0.0) -> dict:
   """Both sides of `row` in worker processes, in alternating rounds (PyTorch then JAX, in each of `jax_dtypes`):
-  median seconds per call of each round → items/s and the ratio of the sides' medians (`ratio`: float32;
+  `rounds` rounds, and more while the rounds so far took under `min_seconds` (so fast rows get more samples of this
+  machine's drift; the rule looks at the clock only, never at the results); median seconds per call of each round
+  → items/s and the ratio of the sides' medians (`ratio`: float32;
   `ratio_bf16`: ours in bfloat16 against PyTorch's fp32). PyTorch's worker runs on glibc's malloc as its users run
   it (`torch_malloc="glibc"`), or on the malloc ours runs on ("ours": mimalloc, ahup_jax/allocator.py)."""
   command = [sys.executable, "-m", "benchmarks.torch_side", f"--rows={row}", f"--threads={threads}",
@@ -207,7 +210,8 @@ def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, t
       if proc.stdout.readline().strip() != "ready":
         raise RuntimeError(f"torch_side: the {side} worker of {row} failed to start (exit {proc.wait()})")
     medians = {side: [] for side in workers}
-    for _ in range(rounds):
+    start = time.perf_counter()
+    while len(medians["torch"]) < rounds or time.perf_counter() - start < min_seconds:
       for side, proc in workers.items():
         proc.stdin.write(f"{repeats}\n")
         proc.stdin.flush()
@@ -226,9 +230,10 @@ def side_by_side(row: str, items: int, rounds: int, repeats: int, warmup: int, t
 
 
 def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup: int = 2, threads: int = 0,
-        spa_poses: int = 100_000, spa_batch: int = 256, jax_dtypes=("float32",), torch_malloc: str = "glibc") -> dict:
-  """Every row side by side (the SAA rows ours in each of `jax_dtypes`, the SPA epoch in float32); {"skipped":
-  reason} when PyTorch is missing."""
+        spa_poses: int = 100_000, spa_batch: int = 256, jax_dtypes=("float32",), torch_malloc: str = "glibc",
+        min_seconds: float = 0.0) -> dict:
+  """Every row side by side (the SAA rows ours in each of `jax_dtypes`, the SPA epoch in float32), each for at least
+  `rounds` rounds and `min_seconds` of rounds; {"skipped": reason} when PyTorch is missing."""
   reason = torch_available()
   if reason:
     return {"skipped": reason}
@@ -241,12 +246,13 @@ def run(rows=tuple(ROWS) + (SPA_ROW,), rounds: int = 2, repeats: int = 5, warmup
          "rows": []}
   for name in rows:
     if name == SPA_ROW:
-      result = side_by_side(name, spa_poses, rounds, 1, 1, threads, spa_poses, spa_batch, torch_malloc=torch_malloc)
+      result = side_by_side(name, spa_poses, rounds, 1, 1, threads, spa_poses, spa_batch, torch_malloc=torch_malloc,
+                            min_seconds=min_seconds)
       config, unit = f"SPA epoch, {spa_poses} poses, batch {spa_batch}", "poses/s"
     else:
       backbone, size, batch = ROWS[name]
       result = side_by_side(name, batch, rounds, repeats, warmup, threads, spa_poses, spa_batch, jax_dtypes,
-                            torch_malloc)
+                            torch_malloc, min_seconds)
       config, unit = f"{backbone} {size}² batch {batch}", "images/s"
     out["rows"].append({"row": name, "config": config, "unit": unit, **result})
     print(json.dumps(out["rows"][-1]), flush=True)
@@ -257,7 +263,9 @@ def main() -> None:
   allocator.restart_with_fast_malloc()  # the step's speed depends on it (ahup_jax/allocator.py)
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--rows", default=",".join((*ROWS, SPA_ROW)), help=f"comma-separated of {(*ROWS, SPA_ROW)}")
-  parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds")
+  parser.add_argument("--rounds", type=int, default=2, help="alternating PyTorch/JAX rounds (at least)")
+  parser.add_argument("--min_seconds", type=float, default=0.0,
+                      help="more rounds while a row's rounds so far took less than this (cheap rows get more)")
   parser.add_argument("--repeats", type=int, default=5, help="timed calls per round and side")
   parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each side before the first round")
   parser.add_argument("--threads", type=int, default=0, help="PyTorch threads (default: all cores, as XLA)")
@@ -273,7 +281,8 @@ def main() -> None:
     worker(args.worker, args.rows, args.threads, args.spa_poses, args.spa_batch, args.warmup)
     return
   print(json.dumps(run(args.rows.split(","), args.rounds, args.repeats, args.warmup, args.threads, args.spa_poses,
-                       args.spa_batch, tuple(args.jax_dtypes.split(",")), args.torch_malloc), indent=1))
+                       args.spa_batch, tuple(args.jax_dtypes.split(",")), args.torch_malloc, args.min_seconds),
+                   indent=1))
 
 
 if __name__ == "__main__":

@@ -75,3 +75,14 @@ def test_torch_side_bfloat16_column_and_target():
   table = "\n".join(report._torch_side(results))
   assert "| res18 96² batch 18 | images/s | 20.0 / 22.0 | 21.0 / 21.0 | 1.00 | 33.0 / 35.0 | 1.62 |" in table
   assert "| SPA epoch | poses/s | 10.0 | 16.0 | 1.60 | – | – |" in table
+
+
+def test_torch_side_many_rounds_show_median_range_and_count():
+  """From four rounds on, a cell summarises the rounds (median, range, count) instead of listing them."""
+  results = _results()
+  results["meta"] = {"cpu": "Test CPU", "cores": 2}
+  results["torch_side"] = {"threads": 2, "torch": "2.x", "rows": [
+      {"row": "res18-64", "config": "res18 64² batch 32", "unit": "images/s",
+       "torch_per_s": [90.0, 80.0, 100.0, 95.0, 85.0], "jax_per_s": [99.0, 101.0, 100.0], "ratio": 100.0 / 90.0}]}
+  table = "\n".join(report._torch_side(results))
+  assert "| res18 64² batch 32 | images/s | 90.0 (80.0–100.0, 5 rounds) | 99.0 / 101.0 / 100.0 | 1.11 |" in table
