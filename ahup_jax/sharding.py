@@ -46,7 +46,7 @@ def state_sharding(state: Any, mesh: Mesh) -> Any:
 # XLA:CPU's copy insertion by region analysis. Without it XLA copies each donated parameter and Adam first moment that
 # two ops of the step read (one of which then writes it in place): 106 MB a step for ResNet-18 + head. Same fusions,
 # same results bit for bit (tests/test_sharding.py); 1.03x at res18 64² b32 float32, neutral at 96² and in
-# bfloat16 (lockstep, 2-core AMD Zen 4, docs/SPEED.md 2026-12-06 (7)). XLA's other backends have no such option.
+# bfloat16 (lockstep, 2-core AMD Zen 4, docs/SPEED.md 2026-12-06 (7)). Other backends compile with XLA's defaults.
 CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
