@@ -121,10 +121,11 @@ needs_onednn = pytest.mark.skipif(not layers.onednn.available(), reason=(
 @pytest.mark.parametrize("positions,channels,dtype,expected", [
     (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (4 * 4, 256, jnp.float32, "onednn"),
     (3 * 3, 512, jnp.float32, "im2col"), (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise"),
-    (8 * 8, 128, jnp.float64, "xla"), (24 * 24, 64, jnp.bfloat16, "onednn"), (2 * 2, 512, jnp.bfloat16, "onednn")])
+    (8 * 8, 128, jnp.float64, "xla"), (24 * 24, 64, jnp.bfloat16, "onednn"), (3 * 3, 512, jnp.bfloat16, "onednn"),
+    (2 * 2, 512, jnp.bfloat16, "im2col")])
 def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
-  """oneDNN takes float32 planes from 4x4 up and bfloat16 planes of every size; float64 (the gradient checks) and
-  small float32 planes keep the rest."""
+  """oneDNN takes float32 planes from 4x4 up and bfloat16 planes from 3x3 up; float64 (the gradient checks) and
+  the smaller planes keep the rest."""
   assert layers.lowering(positions, channels, dtype) == expected
 
 
@@ -223,8 +224,8 @@ BF16_ROUNDOFF = 2.0 ** -8
 @pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
     ((2, 96, 96, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3))),      # the stem
-    ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
-    ((2, 2, 2, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1))),      # a transposed conv's phase on a 2² plane
+    ((2, 6, 6, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 96²'s layer4 entry (3² out)
+    ((2, 3, 3, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1))),      # a transposed conv's phase on a 3² plane
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
   """oneDNN's bfloat16 convolution (`model.dtype="bfloat16"`) on bfloat16 operands = float64 on the same values:
@@ -255,7 +256,7 @@ def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
 @needs_onednn
 @pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
-    ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
+    ((2, 6, 6, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 96²'s layer4 entry (3² out)
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_takes_float32_kernels(x_shape, w_shape, strides, pads):
   """bfloat16 activations with the float32 kernel `layers.Conv` passes uncast: oneDNN rounds the kernel to bfloat16
@@ -281,6 +282,33 @@ def test_onednn_bfloat16_takes_float32_kernels(x_shape, w_shape, strides, pads):
   # The bound is tighter than the kernel gradient's rounding to bfloat16 (what the calls did before), by far:
   rounded = np.abs(np.asarray(as_bf16(w_grad), np.float64) - exact[2])
   assert np.max(rounded / accumulation) > 4
+
+
+@pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
+    ((2, 4, 4, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 64²'s layer4 entry (2² out)
+    ((2, 2, 2, 256), (3, 3, 256, 64), (1, 1), ((1, 1), (1, 1))),    # its layer4 3x3 (2² planes)
+    ((2, 2, 2, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1)))])     # a transposed conv's phase on a 2² plane
+def test_bfloat16_small_planes_are_float32_inside(x_shape, w_shape, strides, pads):
+  """bfloat16 convolutions on 2² planes run as im2col matmuls in float32 (`layers.conv_im2col_float32`): the float32
+  kernel as it is, the output and input gradient the float32-accumulated values of the exact sums rounded once to
+  bfloat16, the kernel gradient float32 within float32 accumulation (no bfloat16 rounding)."""
+  assert layers.lowering(2 * 2, x_shape[3], jnp.bfloat16) == "im2col"
+  rng = np.random.default_rng(5)
+  as_bf16 = lambda a: jnp.asarray(a, jnp.bfloat16)
+  x = as_bf16(rng.normal(size=x_shape))
+  w = jnp.asarray(rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[:3])), jnp.float32)
+  y_shape = jax.eval_shape(lambda x, w: lax_conv(x, w, strides, pads), x, as_bf16(w)).shape
+  g = as_bf16(rng.normal(size=y_shape))
+  got = _float32_results(x, w, g, strides, pads)
+  assert [a.dtype for a in got] == [jnp.bfloat16, jnp.bfloat16, jnp.float32]
+  exact, magnitude = _float64_results(*(np.asarray(a, np.float32) for a in (x, w, g)), strides, pads)
+  kh, kw, c_in, c_out = w_shape
+  lengths = (kh * kw * c_in, kh * kw * c_out, y_shape[0] * y_shape[1] * y_shape[2])
+  for what, a, b, m, n, roundoff in zip(("output", "input gradient", "kernel gradient"), got, exact, magnitude,
+                                        lengths, (BF16_ROUNDOFF, BF16_ROUNDOFF, 0.0)):
+    accumulation = np.sqrt(n) * EPS * m + np.finfo(np.float32).tiny
+    error = np.abs(np.asarray(a, np.float64) - b)
+    assert np.all(error <= roundoff * (np.abs(b) + accumulation) + accumulation), (what, float(error.max()))
 
 
 @needs_onednn

@@ -137,6 +137,14 @@ def conv_im2col(lhs, rhs, strides, pads):
   return pointwise(jnp.concatenate(windows, axis=-1), rhs.reshape(kh * kw * c_in, c_out))
 
 
+def conv_im2col_float32(lhs, rhs, strides, pads):
+  """`conv_im2col` computed in float32 at least (bfloat16 operands widened exactly, the result rounded back to lhs's
+  dtype; a float32 kernel's gradient stays float32): XLA:CPU's bfloat16 matmuls ran these im2col products 1.4–2x
+  slower than float32 ones (ResNet-18's 2² and 3² planes, 2-core Intel Xeon, docs/SPEED.md)."""
+  wide = jnp.promote_types(lhs.dtype, jnp.float32)
+  return conv_im2col(lhs.astype(wide), rhs.astype(wide), strides, pads).astype(lhs.dtype)
+
+
 # On CPU, convolutions with output planes of at most this many positions, or with this few input channels (the
 # stem's RGB), run as im2col matmuls: XLA:CPU's own convolutions ran ResNet-18's 2x2 and 3x3 planes and the stem at
 # 1–5 GFLOP/s forward and backward (`benchmarks/conv_lowerings.py`).
@@ -150,10 +158,13 @@ IM2COL_MAX_IN_CHANNELS = 4
 # 1.06 and 1.11x at ResNet-18 64² b32, 1.02x at 96² b18, 1.05x at 128² b32; 2² too (64²): 1.00x against 12²;
 # 3² too (96²): 1.03 and 1.04x against 12².
 ONEDNN_MIN_POSITIONS = 4 * 4
-# bfloat16 convolutions run as oneDNN's at every plane size: its AVX512-BF16 kernels measured 1.2–3x XLA's and
-# im2col's bfloat16 at ResNet-18's 8² to 2² (2-core AMD Zen 4; not measured on Intel), whole bfloat16 steps against
-# 12² and up (`xla_flags_ab --dtype=bfloat16`): 1.15x at 64² b32, 1.11x at 96² b18, 1.15x at 128² b32.
-ONEDNN_MIN_POSITIONS_BFLOAT16 = 1
+# bfloat16 convolutions run as oneDNN's from 3² planes up: 1.2–3x XLA's and im2col's bfloat16 at ResNet-18's 8² to
+# 3² (2-core AMD Zen 4), whole bfloat16 steps against 12² and up (`xla_flags_ab --dtype=bfloat16`): 1.15x at 64²
+# b32, 1.11x at 96² b18, 1.15x at 128² b32. 2² planes run as float32 im2col (`conv_im2col_float32`): 2.2x oneDNN's
+# bfloat16 AMX kernels there per shape on a 2-core Intel Xeon (0.94x the time on the Zen 4), the bfloat16 ResNet-18
+# 64² b32 step 1.34x (Intel, 48 of 48 lockstep turns). 3² as well measured 1.06x at 96² b18 on the Intel, but
+# oneDNN ran 3² 1.7x faster than float32 im2col per shape on the Zen 4 (docs/SPEED.md, 2026-12-06 (8)).
+ONEDNN_MIN_POSITIONS_BFLOAT16 = 3 * 3
 
 
 def lowering(out_positions: int, in_channels: int, dtype=jnp.float32) -> str:
@@ -191,10 +202,10 @@ def conv(lhs, rhs, strides, pads):
   if choice == "onednn":
     return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: onednn.conv(x, w, strides, pads),
                                       default=lambda x, w: _conv(x, w.astype(x.dtype), strides, pads))
-  rhs = rhs.astype(lhs.dtype)
   if choice == "im2col":
-    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: conv_im2col(x, w, strides, pads),
-                                      default=lambda x, w: _conv(x, w, strides, pads))
+    return jax.lax.platform_dependent(lhs, rhs, cpu=lambda x, w: conv_im2col_float32(x, w, strides, pads),
+                                      default=lambda x, w: _conv(x, w.astype(x.dtype), strides, pads))
+  rhs = rhs.astype(lhs.dtype)
   if choice == "tapwise":
     return conv_tapwise_kernel_grad(lhs, rhs, strides, pads)
   return _conv(lhs, rhs, strides, pads)
