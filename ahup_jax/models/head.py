@@ -54,7 +54,7 @@ class Deconv4x4(nn.Module):
     for a in (0, 1):
       cols = []
       for b in (0, 1):
-        taps = kernel[a::2, b::2].astype(self.dtype)  # [2, 2, C, F]
+        taps = kernel[a::2, b::2]  # [2, 2, C, F] in float32: `layers.conv` casts it where its lowering needs
         cols.append(layers.conv(x, taps, (1, 1), (_PHASE_PADS[a], _PHASE_PADS[b])))
       rows.append(jnp.stack(cols, 3))  # [B, h, w, 2 (b), F]
     y = jnp.stack(rows, 2)  # [B, h, 2 (a), w, 2 (b), F]
