@@ -121,11 +121,12 @@ needs_onednn = pytest.mark.skipif(not layers.onednn.available(), reason=(
 @pytest.mark.parametrize("positions,channels,dtype,expected", [
     (12 * 12, 128, jnp.float32, "onednn"), (64 * 64, 3, jnp.float32, "onednn"), (4 * 4, 256, jnp.float32, "onednn"),
     (3 * 3, 512, jnp.float32, "im2col"), (2 * 2, 512, jnp.float32, "im2col"), (32 * 32, 64, jnp.float64, "tapwise"),
-    (8 * 8, 128, jnp.float64, "xla"), (24 * 24, 64, jnp.bfloat16, "onednn"), (3 * 3, 512, jnp.bfloat16, "onednn"),
+    (8 * 8, 128, jnp.float64, "xla"), (24 * 24, 64, jnp.bfloat16, "onednn"), (4 * 4, 256, jnp.bfloat16, "onednn"),
+    (3 * 3, 512, jnp.bfloat16, "im2col" if layers.onednn.cpu_vendor() == "GenuineIntel" else "onednn"),
     (2 * 2, 512, jnp.bfloat16, "im2col")])
 def test_lowering_rule_with_onednn(positions, channels, dtype, expected):
-  """oneDNN takes float32 planes from 4x4 up and bfloat16 planes from 3x3 up; float64 (the gradient checks) and
-  the smaller planes keep the rest."""
+  """oneDNN takes float32 planes from 4x4 up and bfloat16 planes from 3x3 up (4x4 on Intel CPUs); float64 (the
+  gradient checks) and the smaller planes keep the rest."""
   assert layers.lowering(positions, channels, dtype) == expected
 
 
@@ -224,8 +225,8 @@ BF16_ROUNDOFF = 2.0 ** -8
 @pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
     ((2, 96, 96, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3))),      # the stem
-    ((2, 6, 6, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 96²'s layer4 entry (3² out)
-    ((2, 3, 3, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1))),      # a transposed conv's phase on a 3² plane
+    ((2, 8, 8, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 128²'s layer4 entry (4² out)
+    ((2, 4, 4, 64), (2, 2, 64, 32), (1, 1), ((1, 0), (0, 1))),      # a transposed conv's phase on a 4² plane
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
   """oneDNN's bfloat16 convolution (`model.dtype="bfloat16"`) on bfloat16 operands = float64 on the same values:
@@ -256,7 +257,7 @@ def test_onednn_bfloat16_equals_float64(x_shape, w_shape, strides, pads):
 @needs_onednn
 @pytest.mark.parametrize("x_shape,w_shape,strides,pads", [
     ((2, 24, 24, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))),    # ResNet-18 96²'s layer1
-    ((2, 6, 6, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 96²'s layer4 entry (3² out)
+    ((2, 8, 8, 128), (3, 3, 128, 256), (2, 2), ((1, 1), (1, 1))),   # ResNet-18 128²'s layer4 entry (4² out)
     ((2, 32, 32, 64), (1, 1, 64, 128), (2, 2), ((0, 0), (0, 0)))])  # a strided 1x1 shortcut (16² out)
 def test_onednn_bfloat16_takes_float32_kernels(x_shape, w_shape, strides, pads):
   """bfloat16 activations with the float32 kernel `layers.Conv` passes uncast: oneDNN rounds the kernel to bfloat16

@@ -49,12 +49,28 @@ def _prefix() -> pathlib.Path:
 
 def _cpu() -> str:
   """This CPU's model and instruction set extensions (the library is compiled for them: `-march=native`)."""
-  try:
-    lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-  except OSError:
+  lines = _cpu_info().splitlines()
+  if not lines:
     return platform.processor() or platform.machine()
   keys = ("model name", "flags", "Features", "CPU part")  # x86; aarch64 Linux
   return "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in keys}))
+
+
+@functools.cache
+def cpu_vendor() -> str:
+  """This CPU's vendor as /proc/cpuinfo names it ("GenuineIntel", "AuthenticAMD"); "" where it does not say."""
+  for line in _cpu_info().splitlines():
+    key, _, value = line.partition(":")
+    if key.strip() == "vendor_id":
+      return value.strip()
+  return ""
+
+
+def _cpu_info() -> str:
+  try:
+    return pathlib.Path("/proc/cpuinfo").read_text()
+  except OSError:
+    return ""
 
 
 def library_path() -> pathlib.Path:
