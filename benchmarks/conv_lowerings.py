@@ -6,6 +6,7 @@
 
 Lowerings: `xla` (lax.conv_general_dilated and XLA's own transposes), `tapwise` (its kernel gradient as one matmul per
 tap, `layers.conv_tapwise_kernel_grad`), `im2col` (`layers.conv_im2col`: one matmul over the shifted windows),
+`im2col_f32` (the same computed in float32, `layers.conv_im2col_float32`: what bfloat16's smallest planes use),
 `onednn` (`native.onednn.conv`: oneDNN's convolutions through XLA FFI; left out when the library is not built);
 for the 1x1 convolutions (`--pointwise`): `matmul` (`layers.pointwise`) and `onednn`. `winograd` (3x3 stride-1
 convolutions only, `winograd_f2x3`) is a measured and rejected alternative, not used by the models: ask for it with
@@ -83,6 +84,7 @@ LOWERINGS = {
     "xla": lambda x, w, s, p: jax.lax.conv_general_dilated(x, w, s, p, dimension_numbers=("NHWC", "HWIO", "NHWC")),
     "tapwise": layers.conv_tapwise_kernel_grad,
     "im2col": layers.conv_im2col,
+    "im2col_f32": layers.conv_im2col_float32,
     "onednn": onednn.conv,
     "chosen": layers.conv,
     "winograd": winograd_f2x3,
