@@ -158,13 +158,13 @@ IM2COL_MAX_IN_CHANNELS = 4
 # 1.06 and 1.11x at ResNet-18 64² b32, 1.02x at 96² b18, 1.05x at 128² b32; 2² too (64²): 1.00x against 12²;
 # 3² too (96²): 1.03 and 1.04x against 12².
 ONEDNN_MIN_POSITIONS = 4 * 4
-# bfloat16 convolutions run as oneDNN's from 3² planes up (4² on Intel): 1.2–3x XLA's and im2col's bfloat16 at ResNet-18's 8² to
-# 3² (2-core AMD Zen 4), whole bfloat16 steps against 12² and up (`xla_flags_ab --dtype=bfloat16`): 1.15x at 64²
-# b32, 1.11x at 96² b18, 1.15x at 128² b32. 2² planes run as float32 im2col (`conv_im2col_float32`): 2.2x oneDNN's
-# bfloat16 AMX kernels there per shape on a 2-core Intel Xeon (0.94x the time on the Zen 4), the bfloat16 ResNet-18
-# 64² b32 step 1.34x (Intel, 48 of 48 lockstep turns). On Intel CPUs 3² planes as well: the bfloat16 96² b18 step
-# 1.06x and 1.11x (30 of 40, 45 of 48 turns; oneDNN capped to AVX512-BF16 lost there too), where on the Zen 4
-# oneDNN ran 3² 1.7x faster than float32 im2col per shape (docs/SPEED.md, 2026-12-06 (8)).
+# bfloat16 convolutions run as oneDNN's from 3² planes up (4² on Intel): 1.2–3x XLA's and im2col's bfloat16 at
+# ResNet-18's 8² to 3² (2-core AMD Zen 4), whole bfloat16 steps against 12² and up (`xla_flags_ab --dtype=bfloat16`):
+# 1.15x at 64² b32, 1.11x at 96² b18, 1.15x at 128² b32. 2² planes run as float32 im2col (`conv_im2col_float32`):
+# 2.2x oneDNN's bfloat16 AMX kernels there per shape on a 2-core Intel Xeon (0.94x the time on the Zen 4), the
+# bfloat16 ResNet-18 64² b32 step 1.34x (Intel, 48 of 48 lockstep turns). On Intel CPUs 3² planes as well: the
+# bfloat16 96² b18 step 1.06x and 1.11x (30 of 40, 45 of 48 turns; oneDNN capped to AVX512-BF16 lost there too),
+# where on the Zen 4 oneDNN ran 3² 1.7x faster than float32 im2col per shape (docs/SPEED.md, 2026-12-06 (8)).
 ONEDNN_MIN_POSITIONS_BFLOAT16 = 4 * 4 if onednn.cpu_vendor() == "GenuineIntel" else 3 * 3
 
 
