@@ -56,7 +56,6 @@ def _cpu() -> str:
   return "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in keys}))
 
 
-@functools.cache
 def cpu_vendor() -> str:
   """This CPU's vendor as /proc/cpuinfo names it ("GenuineIntel", "AuthenticAMD"); "" where it does not say."""
   for line in _cpu_info().splitlines():
@@ -66,7 +65,9 @@ def cpu_vendor() -> str:
   return ""
 
 
+@functools.cache
 def _cpu_info() -> str:
+  """/proc/cpuinfo's text, read once ("" where there is none)."""
   try:
     return pathlib.Path("/proc/cpuinfo").read_text()
   except OSError:
